@@ -1,0 +1,30 @@
+/* Shared by the benchmark programs. Benchmarks print machine-readable lines
+ *   BENCH kernel=<name> isa=<isa> shape=<...> threads=<n> gops=<x> peak_frac=<x> vs_sgemm=<x>
+ * with ratios against baselines measured in the same run (the machine's own
+ * peaks, OpenBLAS sgemm, the scalar kernel): absolute times are noisy. */
+#ifndef STDCPU_BENCH_H
+#define STDCPU_BENCH_H
+
+#include "core/threadpool.h"
+#include "stdcpu.h"
+
+typedef struct bench_env {
+    stdcpu_pool *pool;    /* the pool to run with (threads = its size) */
+    int threads;
+    int quick;            /* fewer repetitions / shapes */
+    /* Measured at start-up by bench_measure_peaks() with `threads` threads. */
+    double peak_f32_gflops;                  /* FMA, 12+ register accumulators */
+    double peak_i8_gops[STDCPU_ISA_COUNT];   /* int8 multiply-adds x2 per ISA; 0 if absent */
+    double mem_bw_gbs;                       /* streaming read+write bandwidth */
+} bench_env;
+
+double bench_now(void); /* monotonic seconds */
+
+/* Fills the peak fields of env. */
+void bench_measure_peaks(bench_env *env);
+
+/* Suites of stdcpu-bench-kernels, one per kernel family. */
+void bench_gemm_suite(const bench_env *env); /* q8/f32 GEMM, convolution */
+void bench_ops_suite(const bench_env *env);  /* attention, norms, element-wise */
+
+#endif
