@@ -1,11 +1,67 @@
+/* Attention: the portable scalar reference. One query row at a time with an
+ * online softmax over the keys (running max m, running sum l, accumulator
+ * acc[d] in the scratch), so memory is O(d) per row. */
 #include "simd/attn.h"
 
-static void scaffold_f32_scalar(float *y, const float *x, size_t n)
+#include <math.h>
+
+#include "simd/eltwise.h"
+
+size_t stdcpu_attn_scratch_floats(size_t d)
 {
-    for (size_t i = 0; i < n; i++)
-        y[i] = x[i] * 2.0f;
+    const size_t dp = (d + 15) / 16 * 16;
+    const size_t qt = STDCPU_ATTN_QTILE, kt = STDCPU_ATTN_KTILE;
+    /* q tile + output tile + scores + (m, l) + packed K^T + V tile */
+    return 2 * qt * dp + qt * kt + 2 * qt + 2 * kt * dp;
 }
 
-void stdcpu_attn_init_scalar(stdcpu_attn_kernels *k) { k->scaffold_f32 = scaffold_f32_scalar; }
+static float key_elem(const stdcpu_attn_job *job, const float *kf, const uint16_t *kh, size_t j,
+                      size_t stride, size_t c)
+{
+    (void)job;
+    return kf ? kf[j * stride + c] : stdcpu_f16_to_f32(kh[j * stride + c]);
+}
 
-int stdcpu_attn_complete(const stdcpu_attn_kernels *k) { return k->scaffold_f32 != NULL; }
+static void attend_scalar(const stdcpu_attn_job *job)
+{
+    const size_t d = job->d;
+    float *acc = job->scratch;
+    for (size_t i = 0; i < job->nq; i++) {
+        const float *q = job->q + i * job->q_stride;
+        size_t nk = job->nk;
+        if (job->causal && job->q_pos + i + 1 < nk)
+            nk = job->q_pos + i + 1;
+        float m = -INFINITY, l = 0.0f;
+        for (size_t c = 0; c < d; c++)
+            acc[c] = 0.0f;
+        for (size_t j = 0; j < nk; j++) {
+            float dot = 0.0f;
+            for (size_t c = 0; c < d; c++)
+                dot += q[c] * key_elem(job, job->k, job->k16, j, job->k_stride, c);
+            float s = dot * job->scale;
+            if (job->key_bias)
+                s += job->key_bias[j];
+            if (s == -INFINITY)
+                continue; /* masked: exactly zero weight */
+            if (s > m) {
+                const float alpha = expf(m - s); /* 0 when m is still -inf */
+                l *= alpha;
+                for (size_t c = 0; c < d; c++)
+                    acc[c] *= alpha;
+                m = s;
+            }
+            const float p = expf(s - m);
+            l += p;
+            for (size_t c = 0; c < d; c++)
+                acc[c] += p * key_elem(job, job->v, job->v16, j, job->v_stride, c);
+        }
+        float *o = job->o + i * job->o_stride;
+        const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+        for (size_t c = 0; c < d; c++)
+            o[c] = acc[c] * inv;
+    }
+}
+
+void stdcpu_attn_init_scalar(stdcpu_attn_kernels *k) { k->attend = attend_scalar; }
+
+int stdcpu_attn_complete(const stdcpu_attn_kernels *k) { return k->attend != NULL; }

@@ -1,13 +1,47 @@
-/* attn kernels (placeholder interface: the kernels issue fills this in). */
+/* Attention kernels: multi-head scaled dot-product attention, flash style.
+ *
+ * A kernel call handles ONE (batch, head) pair and a block of query rows:
+ *   o[i, :] = sum_j softmax_j(scale * q[i,:].k[j,:] + key_bias[j]) v[j, :]
+ * with keys visited in tiles and an online (running max / running sum)
+ * softmax in f32, so memory is O(tile * d), never O(nq * nk). The threaded
+ * entry point stdcpu_attention() (core/ops_nn.h) splits (batch, head, query
+ * tiles) over threads and hands each thread its own scratch.
+ *
+ * Masked keys (key_bias = -inf, or causal) get exactly zero weight; a query
+ * that sees no key at all gets a zero output row (never NaN). */
 #ifndef STDCPU_SIMD_ATTN_H
 #define STDCPU_SIMD_ATTN_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* Query rows / keys per tile of the SIMD kernels (the scratch is sized by them). */
+#define STDCPU_ATTN_QTILE 64
+#define STDCPU_ATTN_KTILE 64
+
+typedef struct stdcpu_attn_job {
+    const float *q;        /* [nq, d] rows q + i*q_stride */
+    size_t q_stride;       /* in elements */
+    const float *k, *v;    /* [nk, d] rows k + j*k_stride (f32 storage), or NULL ... */
+    const uint16_t *k16, *v16; /* ... [nk, d] IEEE half storage when k == NULL */
+    size_t k_stride, v_stride; /* in elements */
+    float *o;              /* [nq, d] rows o + i*o_stride */
+    size_t o_stride;
+    size_t nq, nk, d;      /* d >= 1 */
+    float scale;           /* usually 1/sqrt(d) */
+    const float *key_bias; /* [nk] additive (0 or -inf typically), or NULL */
+    int causal;            /* query i sees keys j <= q_pos + i only */
+    size_t q_pos;          /* position of query row 0 among the keys (causal) */
+    float *scratch;        /* stdcpu_attn_scratch_floats(d) floats, 64-byte aligned */
+} stdcpu_attn_job;
 
 typedef struct stdcpu_attn_kernels {
-    /* y[i] = x[i] * 2 (scaffolding until the real kernels land) */
-    void (*scaffold_f32)(float *y, const float *x, size_t n);
+    /* Runs one job (any nq; any nk >= 0). */
+    void (*attend)(const stdcpu_attn_job *job);
 } stdcpu_attn_kernels;
+
+/* Scratch a job needs for head dimension d (same bound for every ISA). */
+size_t stdcpu_attn_scratch_floats(size_t d);
 
 void stdcpu_attn_init_scalar(stdcpu_attn_kernels *k);
 void stdcpu_attn_init_avx2(stdcpu_attn_kernels *k);
