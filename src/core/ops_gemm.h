@@ -1,0 +1,100 @@
+/* Threaded linear layers and 2-D convolutions: what the networks call.
+ *
+ * Weights are prepared once at load (q8: packed 16c4, see simd/gemm.h; f32:
+ * kept for OpenBLAS sgemm). Activations are f32, row-major [M, K] for linear
+ * layers and NHWC [B, H, W, C] for convolutions (so attention tokens
+ * [B, H*W, C] are the same memory as the feature map).
+ *
+ * Epilogue, per output element: y = act(x.w + bias) + residual.
+ *
+ * q8 activations are quantised on the fly: per row for linear layers and 1x1
+ * stride-1 convolutions, per tensor for other convolutions (one GEMM row
+ * mixes kh*kw pixels). Scratch is bounded (tiles of 64 rows per thread, plus
+ * one int8 copy of a convolution's input map); never a full im2col.
+ *
+ * Threading: work is split over (row block, column chunk) tiles across the
+ * pool's threads; every output element is computed by exactly one thread in a
+ * fixed order, so results do not depend on the thread count. OpenBLAS is
+ * called single-threaded from inside our pool (openblas_set_num_threads(1) is
+ * set once on first use): one set of threads, no oversubscription.
+ */
+#ifndef STDCPU_CORE_OPS_GEMM_H
+#define STDCPU_CORE_OPS_GEMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/threadpool.h"
+#include "simd/dispatch.h"
+#include "stdcpu.h"
+
+/* A linear layer y = x W^T + b, W [n, k]. */
+typedef struct stdcpu_linear_weight {
+    size_t n, k;
+    int is_q8;
+    size_t kp;        /* q8: k rounded up to 4 */
+    int8_t *packed;   /* q8: 16c4 panels [ceil(n/16)][kp/4][16][4] */
+    int32_t *wsum;    /* q8: [round16(n)] column sums */
+    float *w_scale;   /* q8: [round16(n)] per-output-channel scales, 0 padded */
+    float *w;         /* f32: [n, k] */
+    float *bias;      /* [round16(n)] 0 padded, or NULL */
+} stdcpu_linear_weight;
+
+/* From f32 W [n, k] (kept in f32, run through OpenBLAS sgemm). */
+stdcpu_status stdcpu_linear_weight_init_f32(stdcpu_linear_weight *lw, const float *w,
+                                            const float *bias, size_t n, size_t k,
+                                            stdcpu_error *err);
+/* From int8 W [n, k] with per-output-channel scales [n] (packs it). */
+stdcpu_status stdcpu_linear_weight_init_q8(stdcpu_linear_weight *lw, const int8_t *w,
+                                           const float *scales, const float *bias, size_t n,
+                                           size_t k, stdcpu_error *err);
+void stdcpu_linear_weight_free(stdcpu_linear_weight *lw);
+
+/* y [M, n] = act(x [M, k] . W^T + bias) + residual [M, n] (residual may be
+ * NULL; it may alias y). pool may be NULL (single thread). */
+stdcpu_status stdcpu_linear(stdcpu_pool *pool, const stdcpu_linear_weight *lw, const float *x,
+                            float *y, size_t M, const float *residual, stdcpu_act act,
+                            stdcpu_error *err);
+/* The same with an explicit kernel table (tests, benchmarks). */
+stdcpu_status stdcpu_linear_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
+                               const stdcpu_linear_weight *lw, const float *x, float *y, size_t M,
+                               const float *residual, stdcpu_act act, stdcpu_error *err);
+
+/* A 2-D convolution weight [O, I, kh, kw] (PyTorch order). */
+typedef struct stdcpu_conv2d_weight {
+    size_t out_ch, in_ch, kh, kw;
+    int is_q8;
+    size_t cp;        /* q8: in_ch rounded up to 4 (one tap's bytes) */
+    int8_t *packed;   /* q8: 16c4 panels, K ordered (ky, kx, c) with c < cp */
+    int32_t *wsum;    /* q8: [round16(O)] */
+    float *w_scale;   /* q8: [round16(O)] */
+    float *w;         /* f32: [O, kh, kw, I] (reordered for NHWC patches) */
+    float *bias;      /* [round16(O)] or NULL */
+} stdcpu_conv2d_weight;
+
+stdcpu_status stdcpu_conv2d_weight_init_f32(stdcpu_conv2d_weight *cw, const float *w,
+                                            const float *bias, size_t out_ch, size_t in_ch,
+                                            size_t kh, size_t kw, stdcpu_error *err);
+stdcpu_status stdcpu_conv2d_weight_init_q8(stdcpu_conv2d_weight *cw, const int8_t *w,
+                                           const float *scales, const float *bias, size_t out_ch,
+                                           size_t in_ch, size_t kh, size_t kw, stdcpu_error *err);
+void stdcpu_conv2d_weight_free(stdcpu_conv2d_weight *cw);
+
+/* Output size of one spatial dimension (0 when the kernel does not fit). */
+size_t stdcpu_conv2d_out_size(size_t in, size_t k, size_t stride, size_t pad);
+
+/* y [B, Ho, Wo, O] = act(conv(x [B, H, W, I]) + bias) + residual [B, Ho, Wo, O]
+ * (NHWC; residual may be NULL or alias y). Zero padding `pad` on all sides. */
+stdcpu_status stdcpu_conv2d(stdcpu_pool *pool, const stdcpu_conv2d_weight *cw, const float *x,
+                            size_t B, size_t H, size_t W, size_t stride, size_t pad, float *y,
+                            const float *residual, stdcpu_act act, stdcpu_error *err);
+stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
+                               const stdcpu_conv2d_weight *cw, const float *x, size_t B, size_t H,
+                               size_t W, size_t stride, size_t pad, float *y,
+                               const float *residual, stdcpu_act act, stdcpu_error *err);
+
+/* Layout changes: x [B, C, H, W] -> y [B, H, W, C] and back (y != x). */
+void stdcpu_nchw_to_nhwc(const float *x, float *y, size_t B, size_t C, size_t H, size_t W);
+void stdcpu_nhwc_to_nchw(const float *x, float *y, size_t B, size_t C, size_t H, size_t W);
+
+#endif
