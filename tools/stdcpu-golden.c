@@ -1,6 +1,7 @@
 /* stdcpu-golden: runs golden reference cases (../shared/golden format) by
  * their `kind` and compares every output with its tolerance.
  *   stdcpu-golden [--precision f32|int8] [--threads N] [-v] CASE_DIR...
+ *   stdcpu-golden --kinds      (lists the kinds this build runs)
  * Exit 0 when every output of every case passes, 1 when any fails, 2 on
  * usage errors. Models are loaded straight from their distribution files. */
 #include "config.h"
@@ -113,7 +114,8 @@ static int run_case(const char *dir, golden_precision precision, stdcpu_pool *po
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: stdcpu-golden [--precision f32|int8] [--threads N] [-v] CASE_DIR...\n");
+    fprintf(f, "usage: stdcpu-golden [--precision f32|int8] [--threads N] [-v] CASE_DIR...\n"
+               "       stdcpu-golden --kinds\n");
 }
 
 int main(int argc, char **argv)
@@ -137,6 +139,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "stdcpu-golden: --threads needs a positive number\n");
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--kinds")) {
+            for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
+                printf("%s\n", kinds[k].kind);
+            return 0;
         } else if (!strcmp(argv[i], "-v")) {
             verbose = 1;
         } else if (!strcmp(argv[i], "--help")) {
