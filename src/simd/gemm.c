@@ -72,7 +72,8 @@ void stdcpu_q8_pack_16c4(const int8_t *src, size_t n, size_t ks, size_t cin, siz
             int32_t sum = 0;
             for (size_t k = 0; k < kp; k++) {
                 const size_t t = k / kc, c = k % kc;
-                const int8_t v = (o < n && c < cin) ? src[o * so + t * st + c * sc] : 0;
+                int8_t v = (o < n && c < cin) ? src[o * so + t * st + c * sc] : 0;
+                v = v < -127 ? -127 : v; /* symmetric range: keeps the int8 tricks exact */
                 panel[(k / 4) * 64 + j * 4 + k % 4] = v;
                 sum += v;
             }

@@ -100,7 +100,8 @@ size_t stdcpu_q8_packed_bytes(size_t n, size_t ks, size_t kc);
 /* Packs int8 weights into 16c4. Element (o, t, c) of the source, o < n,
  * t < ks, c < cin, is src[o*so + t*st + c*sc]; channels cin..kc-1 and
  * o >= n are zero. data gets stdcpu_q8_packed_bytes(n, ks, kc) bytes,
- * wsum round16(n) values. kc >= cin, kc % 4 == 0. */
+ * wsum round16(n) values. kc >= cin, kc % 4 == 0. -128 is packed as -127
+ * (the symmetric range every micro-kernel relies on). */
 void stdcpu_q8_pack_16c4(const int8_t *src, size_t n, size_t ks, size_t cin, size_t kc,
                          size_t so, size_t st, size_t sc, int8_t *data, int32_t *wsum);
 
