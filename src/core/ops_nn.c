@@ -439,6 +439,20 @@ typedef struct {
     size_t B, H, W, C, Ho, Wo;
 } up_task;
 
+/* PyTorch's legacy nearest index (aten nearest_idx): dst/2 for an exact x2,
+ * else floor(dst * scale) with scale = (float)in / out computed in float,
+ * clamped to in-1. Float on purpose: it matches the reference bit for bit. */
+static size_t nearest_src(size_t dst, size_t in, size_t out)
+{
+    if (out == 2 * in)
+        return dst >> 1;
+    if (out == in)
+        return dst;
+    const float scale = (float)in / (float)out;
+    const size_t s = (size_t)floorf((float)dst * scale);
+    return s < in ? s : in - 1;
+}
+
 static void up_worker(void *arg, int ith, int nth)
 {
     const up_task *t = arg;
@@ -446,12 +460,10 @@ static void up_worker(void *arg, int ith, int nth)
     stdcpu_split_range(t->B * t->Ho, ith, nth, &b, &e); /* output rows */
     for (size_t r = b; r < e; r++) {
         const size_t n = r / t->Ho, oy = r % t->Ho;
-        /* floor(dst * in / out) in exact integer arithmetic */
-        const size_t iy = oy * t->H / t->Ho;
-        const float *src = t->x + (n * t->H + iy) * t->W * t->C;
+        const float *src = t->x + (n * t->H + nearest_src(oy, t->H, t->Ho)) * t->W * t->C;
         float *dst = t->y + r * t->Wo * t->C;
         for (size_t ox = 0; ox < t->Wo; ox++)
-            memcpy(dst + ox * t->C, src + (ox * t->W / t->Wo) * t->C, t->C * sizeof(float));
+            memcpy(dst + ox * t->C, src + nearest_src(ox, t->W, t->Wo) * t->C, t->C * sizeof(float));
     }
 }
 

@@ -100,8 +100,9 @@ stdcpu_status stdcpu_softmax_rows(stdcpu_pool *pool, const stdcpu_kernels *kern,
                                   size_t rows, size_t n, float *y, stdcpu_error *err);
 
 /* Nearest upsampling of x [B, H, W, C] to y [B, Ho, Wo, C] with PyTorch's
- * legacy rule src = floor(dst * in / out) per axis (Ho = 2H, Wo = 2W is the
- * usual x2: src = dst / 2). y must not overlap x. */
+ * legacy rule src = min(floor(dst * (float)(in / out)), in - 1) per axis
+ * (the scale in f32, as aten computes it); Ho = 2H, Wo = 2W is the usual
+ * x2: src = dst / 2. y must not overlap x. */
 stdcpu_status stdcpu_upsample_nearest(stdcpu_pool *pool, const float *x, size_t B, size_t H,
                                       size_t W, size_t C, size_t Ho, size_t Wo, float *y,
                                       stdcpu_error *err);

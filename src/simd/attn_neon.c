@@ -1,3 +1,11 @@
+/* Attention kernel for neon: the shared flash template (attn_tmpl.h) with a
+ * register tile of 6 keys (or channels) x 4 query vectors. */
 #include "simd/attn.h"
 
-void stdcpu_attn_init_neon(stdcpu_attn_kernels *k) { (void)k; }
+#include "simd/vec_neon.h"
+
+#define ATTN_MR 6
+#define ATTN_NV 4
+#include "simd/attn_tmpl.h"
+
+void stdcpu_attn_init_neon(stdcpu_attn_kernels *k) { k->attend = VF_FN(attend); }

@@ -1,3 +1,6 @@
+/* eltwise kernels for NEON + dotprod: these are f32 kernels, which dotprod does
+ * not speed up, so the table keeps the NEON versions (dispatch.c builds the
+ * neondot table on top of the neon one). */
 #include "simd/eltwise.h"
 
 void stdcpu_eltwise_init_neondot(stdcpu_eltwise_kernels *k) { (void)k; }

@@ -1,0 +1,63 @@
+/* The vector vocabulary of the shared kernel templates (*_tmpl.h), AArch64
+ * Advanced SIMD: 4 floats per vector. Included only by *_neon.c. */
+#ifndef STDCPU_SIMD_VEC_NEON_H
+#define STDCPU_SIMD_VEC_NEON_H
+
+#include <arm_neon.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "simd/eltwise.h"
+
+#define VF_N 4
+#define VF_ISA neon
+typedef float32x4_t vf;
+
+static inline vf vf_load(const float *p) { return vld1q_f32(p); }
+static inline vf vf_loadn(const float *p, size_t n)
+{
+    float t[4] = {0, 0, 0, 0};
+    memcpy(t, p, n * sizeof(float));
+    return vld1q_f32(t);
+}
+static inline void vf_store(float *p, vf v) { vst1q_f32(p, v); }
+static inline void vf_storen(float *p, vf v, size_t n)
+{
+    float t[4];
+    vst1q_f32(t, v);
+    memcpy(p, t, n * sizeof(float));
+}
+static inline vf vf_set1(float x) { return vdupq_n_f32(x); }
+static inline vf vf_zero(void) { return vdupq_n_f32(0.0f); }
+static inline vf vf_add(vf a, vf b) { return vaddq_f32(a, b); }
+static inline vf vf_sub(vf a, vf b) { return vsubq_f32(a, b); }
+static inline vf vf_mul(vf a, vf b) { return vmulq_f32(a, b); }
+static inline vf vf_div(vf a, vf b) { return vdivq_f32(a, b); }
+static inline vf vf_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
+static inline vf vf_fnma(vf a, vf b, vf c) { return vfmsq_f32(c, a, b); }
+static inline vf vf_max(vf a, vf b) { return vmaxq_f32(a, b); }
+static inline vf vf_min(vf a, vf b) { return vminq_f32(a, b); }
+static inline vf vf_round(vf a) { return vrndnq_f32(a); }
+static inline vf vf_pow2i(vf n)
+{
+    const int32x4_t e = vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127));
+    return vreinterpretq_f32_s32(vshlq_n_s32(e, 23));
+}
+static inline vf vf_abs(vf a) { return vabsq_f32(a); }
+static inline vf vf_copysign(vf mag, vf s)
+{
+    return vbslq_f32(vdupq_n_u32(0x80000000u), s, mag);
+}
+static inline vf vf_select_gt(vf a, vf b, vf x, vf y) { return vbslq_f32(vcgtq_f32(a, b), x, y); }
+static inline vf vf_select_eq(vf a, vf b, vf x, vf y) { return vbslq_f32(vceqq_f32(a, b), x, y); }
+static inline float vf_hsum(vf v) { return vaddvq_f32(v); }
+static inline float vf_hmax(vf v) { return vmaxvq_f32(v); }
+static inline vf vf_load_f16(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+static inline void vf_store_f16(uint16_t *p, vf v) { vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v))); }
+static inline vf vf_load_bf16(const uint16_t *p)
+{
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+}
+
+#endif
