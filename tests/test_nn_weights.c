@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "base/mem.h"
+#include "core/stdm.h"
 #include "nn/layers.h"
 #include "nn/weights.h"
 #include "testutil.h"
@@ -158,6 +159,63 @@ START_TEST(test_norm_and_missing_dir)
 }
 END_TEST
 
+START_TEST(test_stdm_component_source)
+{
+    /* A converted model file: the unet component's tensors under their plain
+     * names, int8 weights with scales, and the component's config. */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/w.stdm", stdcpu_test_tmpdir());
+    stdcpu_stdm_writer *wr;
+    stdcpu_error err;
+    ck_assert_msg(stdcpu_stdm_writer_open(&wr, path, &err) == STDCPU_OK, "%s", err.msg);
+    const char *cfg = "{\"in_channels\": 4}";
+    ck_assert_int_eq(stdcpu_stdm_write_blob(wr, "unet/config.json", cfg, strlen(cfg), &err), STDCPU_OK);
+    const int8_t q[6] = {1, -2, 3, 127, -127, 0};
+    const float sc[2] = {0.5f, 0.25f};
+    const int64_t s23[2] = {2, 3};
+    ck_assert_int_eq(stdcpu_stdm_write_tensor(wr, "unet.lin.weight", STDCPU_DT_I8, 2, s23, q, sc, &err), STDCPU_OK);
+    const float b[2] = {1.5f, -1};
+    const int64_t s2[1] = {2};
+    ck_assert_int_eq(stdcpu_stdm_write_tensor(wr, "unet.lin.bias", STDCPU_DT_F32, 1, s2, b, NULL, &err), STDCPU_OK);
+    ck_assert_int_eq(stdcpu_stdm_write_tensor(wr, "vae.other", STDCPU_DT_F32, 1, s2, b, NULL, &err), STDCPU_OK);
+    ck_assert_msg(stdcpu_stdm_writer_finish(wr, &err) == STDCPU_OK, "%s", err.msg);
+
+    stdcpu_stdm *m;
+    ck_assert_msg(stdcpu_stdm_open(&m, path, &err) == STDCPU_OK, "%s", err.msg);
+    stdcpu_wsrc *w;
+    ck_assert_msg(stdcpu_wsrc_open_stdm(&w, m, "unet", &err) == STDCPU_OK, "%s", err.msg);
+    ck_assert_int_eq(stdcpu_json_get_int(stdcpu_wsrc_config(w), "in_channels", 0), 4);
+    ck_assert_uint_eq(stdcpu_wsrc_count(w), 2);
+    ck_assert_str_eq(stdcpu_wsrc_name_at(w, 0), "lin.bias");
+    ck_assert_str_eq(stdcpu_wsrc_name_at(w, 1), "lin.weight");
+    ck_assert(!stdcpu_wsrc_has(w, "other"));
+    float *f;
+    ck_assert_int_eq(stdcpu_wsrc_read_f32(w, "lin.weight", &f, NULL, &err), STDCPU_OK);
+    const float expect[6] = {0.5f, -1.0f, 1.5f, 31.75f, -31.75f, 0};
+    for (int i = 0; i < 6; i++)
+        ck_assert(f[i] == expect[i]);
+    stdcpu_aligned_free(f);
+    /* int8 stored weights run as q8 in int8 precision, dequantised in f32 */
+    for (int prec = 0; prec < 2; prec++) {
+        stdcpu_linear_weight lw;
+        ck_assert_msg(stdcpu_nn_load_linear(&lw, w, "lin", (stdcpu_precision)prec, 3, NULL, NULL, &err) == STDCPU_OK,
+                      "%s", err.msg);
+        ck_assert_int_eq(lw.is_q8, prec);
+        const float x[3] = {1, 2, 4};
+        float y[2];
+        ck_assert_int_eq(stdcpu_linear(NULL, &lw, x, y, 1, NULL, STDCPU_ACT_NONE, &err), STDCPU_OK);
+        /* exact in f32; int8 activations quantised per row (|x| max 4 -> step 4/127) */
+        const double r0 = 0.5 * 1 - 1.0 * 2 + 1.5 * 4 + 1.5, r1 = 31.75 - 63.5 + 0 - 1;
+        const double tol = prec ? 0.05 * (fabs(r0) + fabs(r1)) : 1e-5;
+        ck_assert_msg(fabs(y[0] - r0) <= tol && fabs(y[1] - r1) <= tol, "prec %d: %g %g", prec, y[0], y[1]);
+        stdcpu_linear_weight_free(&lw);
+    }
+    stdcpu_wsrc_close(w);
+    ck_assert_int_eq(stdcpu_wsrc_open_stdm(&w, m, "text_encoder", &err), STDCPU_ERR_NOT_FOUND);
+    stdcpu_stdm_close(m);
+}
+END_TEST
+
 int main(void)
 {
     if (!stdcpu_test_shared("golden/models/sdxl_tiny/unet"))
@@ -168,6 +226,7 @@ int main(void)
     tcase_add_test(tc, test_overrides_replace_and_add);
     tcase_add_test(tc, test_linear_layer_f32_and_int8);
     tcase_add_test(tc, test_norm_and_missing_dir);
+    tcase_add_test(tc, test_stdm_component_source);
     suite_add_tcase(s, tc);
     return stdcpu_test_run(s);
 }

@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "base/mem.h"
 #include "core/safetensors.h"
+#include "core/stdm.h"
 #include "simd/eltwise.h"
 
 typedef struct override_entry {
@@ -22,6 +23,7 @@ struct stdcpu_wsrc {
     const stdcpu_wsrc_backend *backend;
     void *impl;
     stdcpu_json_doc *config_doc;
+    const stdcpu_json *config; /* config_doc's root, or borrowed (a .stdm component) */
     char component[64];
     override_entry *ov;
     size_t n_ov, cap_ov;
@@ -42,6 +44,7 @@ stdcpu_status stdcpu_wsrc_create(stdcpu_wsrc **out, const stdcpu_wsrc_backend *b
     w->backend = backend;
     w->impl = impl;
     w->config_doc = config_doc;
+    w->config = config_doc ? stdcpu_json_root(config_doc) : NULL;
     snprintf(w->component, sizeof w->component, "%s", component ? component : "");
     *out = w;
     return STDCPU_OK;
@@ -62,10 +65,7 @@ void stdcpu_wsrc_close(stdcpu_wsrc *w)
     free(w);
 }
 
-const stdcpu_json *stdcpu_wsrc_config(const stdcpu_wsrc *w)
-{
-    return w->config_doc ? stdcpu_json_root(w->config_doc) : NULL;
-}
+const stdcpu_json *stdcpu_wsrc_config(const stdcpu_wsrc *w) { return w->config; }
 
 const char *stdcpu_wsrc_component(const stdcpu_wsrc *w) { return w->component; }
 
@@ -156,6 +156,81 @@ stdcpu_status stdcpu_wsrc_open_dir(stdcpu_wsrc **out, const char *dir, const cha
         return s;
     }
     return stdcpu_wsrc_create(out, &st_backend, st, cfg, component, err);
+}
+
+/* ---- .stdm backend: the tensors "<component>.<name>" of one component ---- */
+
+typedef struct stdm_impl {
+    const stdcpu_stdm *m;
+    size_t prefix_len;
+    char prefix[72];
+    size_t *idx; /* indices of the component's tensors in the file's sorted list */
+    size_t n;
+} stdm_impl;
+
+static stdcpu_status stdm_get(void *impl, const char *name, stdcpu_wview *v, stdcpu_error *err)
+{
+    stdm_impl *s = impl;
+    char full[600];
+    snprintf(full, sizeof full, "%s%s", s->prefix, name);
+    const stdcpu_stdm_tensor *t = stdcpu_stdm_find(s->m, full);
+    if (!t)
+        return stdcpu_fail(err, STDCPU_ERR_NOT_FOUND, "no tensor %s", full);
+    if (t->dtype != STDCPU_DT_F32 && t->dtype != STDCPU_DT_F16 && t->dtype != STDCPU_DT_BF16 &&
+        t->dtype != STDCPU_DT_I8)
+        return stdcpu_fail(err, STDCPU_ERR_UNSUPPORTED, "tensor %s has dtype %s, not a weight", full,
+                           stdcpu_dtype_name(t->dtype));
+    memset(v, 0, sizeof *v);
+    v->dtype = t->dtype;
+    v->ndim = t->ndim;
+    memcpy(v->shape, t->shape, sizeof v->shape);
+    v->numel = t->numel;
+    v->data = t->data;
+    v->scales = t->scales;
+    return STDCPU_OK;
+}
+
+static size_t stdm_count(void *impl) { return ((stdm_impl *)impl)->n; }
+
+static const char *stdm_name_at(void *impl, size_t i)
+{
+    stdm_impl *s = impl;
+    return stdcpu_stdm_tensor_at(s->m, s->idx[i])->name + s->prefix_len;
+}
+
+static void stdm_close(void *impl)
+{
+    stdm_impl *s = impl;
+    free(s->idx);
+    free(s);
+}
+
+static const stdcpu_wsrc_backend stdm_backend = {stdm_get, stdm_count, stdm_name_at, stdm_close};
+
+stdcpu_status stdcpu_wsrc_open_stdm(stdcpu_wsrc **out, const stdcpu_stdm *m, const char *component,
+                                    stdcpu_error *err)
+{
+    *out = NULL;
+    if (!stdcpu_stdm_has_component(m, component))
+        return stdcpu_fail(err, STDCPU_ERR_NOT_FOUND, "the model file has no %s component", component);
+    stdm_impl *s = calloc(1, sizeof *s);
+    if (!s)
+        return stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory");
+    s->m = m;
+    snprintf(s->prefix, sizeof s->prefix, "%s.", component);
+    s->prefix_len = strlen(s->prefix);
+    const size_t total = stdcpu_stdm_tensor_count(m);
+    s->idx = malloc((total ? total : 1) * sizeof *s->idx);
+    if (!s->idx) {
+        free(s);
+        return stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < total; i++)
+        if (!strncmp(stdcpu_stdm_tensor_at(m, i)->name, s->prefix, s->prefix_len))
+            s->idx[s->n++] = i;
+    STDCPU_TRY(stdcpu_wsrc_create(out, &stdm_backend, s, NULL, component, err));
+    (*out)->config = stdcpu_stdm_config(m, component);
+    return STDCPU_OK;
 }
 
 /* ---- lookup ------------------------------------------------------------ */

@@ -52,6 +52,13 @@ stdcpu_status stdcpu_wsrc_open_safetensors(stdcpu_wsrc **out, const char *path, 
  * component defaults to the folder's base name. */
 stdcpu_status stdcpu_wsrc_open_dir(stdcpu_wsrc **out, const char *dir, const char *component, stdcpu_error *err);
 
+/* One component ("unet", "vae", ...) of an open .stdm file: its tensors
+ * "<component>.<name>" under their plain names, and its config.json. The
+ * file must stay open while the source is used. */
+struct stdcpu_stdm;
+stdcpu_status stdcpu_wsrc_open_stdm(stdcpu_wsrc **out, const struct stdcpu_stdm *m, const char *component,
+                                    stdcpu_error *err);
+
 void stdcpu_wsrc_close(stdcpu_wsrc *w);
 
 /* The component's config.json object, or NULL. */
