@@ -22,6 +22,8 @@ typedef struct {
 /* One line per kind; a kind missing here is reported as unsupported. */
 static const kind_entry kinds[] = {
     {"schedulers", golden_kind_schedulers},
+    {"clip_text", golden_kind_clip_text},
+    {"clip_vision", golden_kind_clip_vision},
 };
 
 static golden_kind_fn find_kind(const char *kind)

@@ -69,5 +69,7 @@ typedef stdcpu_status (*golden_kind_fn)(golden_case *gc, stdcpu_error *err);
 
 /* The kind runners (tools/golden/kind_<kind>.c). */
 stdcpu_status golden_kind_schedulers(golden_case *gc, stdcpu_error *err);
+stdcpu_status golden_kind_clip_text(golden_case *gc, stdcpu_error *err);
+stdcpu_status golden_kind_clip_vision(golden_case *gc, stdcpu_error *err);
 
 #endif
