@@ -144,3 +144,60 @@ void stdcpu_gemm_init_avx2(stdcpu_gemm_kernels *k)
     k->f32_absmax = f32_absmax_avx2;
     k->q8_quantize = q8_quantize_avx2;
 }
+
+/* ---- peak loops for the benchmarks (simd/gemm_peak.h) ---- */
+#include "simd/gemm_peak.h"
+
+static volatile float peak_sink_f;
+static volatile int peak_sink_i;
+
+uint64_t stdcpu_peak_f32_fma_avx2(size_t iters)
+{
+    __m256 acc[12];
+    const __m256 m = _mm256_set1_ps(0.9999999f), d = _mm256_set1_ps(1e-7f);
+#pragma GCC unroll 12
+    for (int j = 0; j < 12; j++)
+        acc[j] = _mm256_set1_ps((float)j);
+    for (size_t it = 0; it < iters; it++) {
+#pragma GCC unroll 12
+        for (int j = 0; j < 12; j++)
+            acc[j] = _mm256_fmadd_ps(acc[j], m, d);
+    }
+    __m256 s = acc[0];
+    for (int j = 1; j < 12; j++)
+        s = _mm256_add_ps(s, acc[j]);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, s);
+    peak_sink_f = lanes[0] + lanes[7];
+    return (uint64_t)iters * 12 * 8 * 2;
+}
+
+uint64_t stdcpu_peak_i8_avx2(size_t iters)
+{
+    /* The kernel's inner step: 4 rows x 2 weight vectors, 8 accumulators
+     * (named variables: an array would live on the stack). */
+    __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0,
+            c7 = c0;
+    __m256i a0 = _mm256_set1_epi8(3), a1 = _mm256_set1_epi8(4), a2 = _mm256_set1_epi8(5),
+            a3 = _mm256_set1_epi8(6), b0 = _mm256_set1_epi8(-5), b1 = _mm256_set1_epi8(7);
+    const __m256i ones = _mm256_set1_epi16(1);
+#define STDCPU_PEAK_STEP(acc, a, b) \
+    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones))
+    for (size_t it = 0; it < iters; it++) {
+        /* launder the inputs so the products are not hoisted out of the loop */
+        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(b0), "+x"(b1));
+        STDCPU_PEAK_STEP(c0, a0, b0);
+        STDCPU_PEAK_STEP(c1, a0, b1);
+        STDCPU_PEAK_STEP(c2, a1, b0);
+        STDCPU_PEAK_STEP(c3, a1, b1);
+        STDCPU_PEAK_STEP(c4, a2, b0);
+        STDCPU_PEAK_STEP(c5, a2, b1);
+        STDCPU_PEAK_STEP(c6, a3, b0);
+        STDCPU_PEAK_STEP(c7, a3, b1);
+    }
+#undef STDCPU_PEAK_STEP
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)),
+                                       _mm256_add_epi32(_mm256_add_epi32(c4, c5), _mm256_add_epi32(c6, c7)));
+    peak_sink_i = _mm256_extract_epi32(s, 0);
+    return (uint64_t)iters * 8 * 32 * 2;
+}

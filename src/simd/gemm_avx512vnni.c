@@ -128,3 +128,49 @@ void stdcpu_gemm_init_avx512vnni(stdcpu_gemm_kernels *k)
     k->f32_absmax = f32_absmax_avx512;
     k->q8_quantize = q8_quantize_avx512;
 }
+
+/* ---- peak loops for the benchmarks (simd/gemm_peak.h) ---- */
+#include "simd/gemm_peak.h"
+
+static volatile float peak_sink_f;
+static volatile int peak_sink_i;
+
+uint64_t stdcpu_peak_f32_fma_avx512vnni(size_t iters)
+{
+    __m512 acc[16];
+    const __m512 m = _mm512_set1_ps(0.9999999f), d = _mm512_set1_ps(1e-7f);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++)
+        acc[j] = _mm512_set1_ps((float)j);
+    for (size_t it = 0; it < iters; it++) {
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            acc[j] = _mm512_fmadd_ps(acc[j], m, d);
+    }
+    __m512 s = acc[0];
+#pragma GCC unroll 16
+    for (int j = 1; j < 16; j++)
+        s = _mm512_add_ps(s, acc[j]);
+    peak_sink_f = _mm512_reduce_add_ps(s);
+    return (uint64_t)iters * 16 * 16 * 2;
+}
+
+uint64_t stdcpu_peak_i8_avx512vnni(size_t iters)
+{
+    __m512i acc[16];
+    const __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-5);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++)
+        acc[j] = _mm512_set1_epi32(j);
+    for (size_t it = 0; it < iters; it++) {
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            acc[j] = _mm512_dpbusd_epi32(acc[j], a, b);
+    }
+    __m512i s = acc[0];
+#pragma GCC unroll 16
+    for (int j = 1; j < 16; j++)
+        s = _mm512_add_epi32(s, acc[j]);
+    peak_sink_i = _mm512_reduce_add_epi32(s);
+    return (uint64_t)iters * 16 * 64 * 2;
+}
