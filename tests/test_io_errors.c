@@ -313,6 +313,12 @@ START_TEST(test_absurd_dimensions_refused_from_header)
     stdcpu_io_limits two = {.max_frames = 2};
     ck_assert_int_eq(stdcpu_frames_read_memory(anim.data, anim.size, "a.webp", &two, &fr, &err), STDCPU_ERR_LIMIT);
     ck_assert_str_eq(err.msg, "a.webp: animation has 3 frames, over the limit of 2");
+    stdcpu_io_limits total = {.max_total_pixels = 3 * 12 * 10 - 1}; /* 3 frames of 12x10 */
+    ck_assert_int_eq(stdcpu_frames_read_memory(anim.data, anim.size, "a.webp", &total, &fr, &err), STDCPU_ERR_LIMIT);
+    ck_assert_str_eq(err.msg, "a.webp: animation of 3 frames of 12x10 is over the limit of 359 pixels");
+    total.max_total_pixels++;
+    ck_assert_int_eq(stdcpu_frames_read_memory(anim.data, anim.size, "a.webp", &total, &fr, &err), STDCPU_OK);
+    stdcpu_frames_free(&fr);
     free(anim.data);
 #ifdef HAVE_JPEG
     test_buf jpg = small_jpeg(0);

@@ -24,6 +24,8 @@ stdcpu_io_limits stdcpu_io_limits_resolve(const stdcpu_io_limits *limits)
         r.max_frames = STDCPU_IO_DEFAULT_MAX_FRAMES;
     if (!r.max_file_bytes)
         r.max_file_bytes = STDCPU_IO_DEFAULT_MAX_FILE_BYTES;
+    if (!r.max_total_pixels)
+        r.max_total_pixels = STDCPU_IO_DEFAULT_MAX_TOTAL_PIXELS;
     return r;
 }
 

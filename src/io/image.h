@@ -46,11 +46,13 @@ typedef struct stdcpu_io_limits {
     uint64_t max_pixels;   /* width*height of one image or canvas; default 64 Mpx */
     int max_frames;        /* frames of an animation; default 10000 */
     size_t max_file_bytes; /* size of the encoded file; default 1 GiB */
+    uint64_t max_total_pixels; /* frames * width * height of an animation; default 1 Gpx (3 GiB RGB) */
 } stdcpu_io_limits;
 
 #define STDCPU_IO_DEFAULT_MAX_PIXELS ((uint64_t)64 << 20)
 #define STDCPU_IO_DEFAULT_MAX_FRAMES 10000
 #define STDCPU_IO_DEFAULT_MAX_FILE_BYTES ((size_t)1 << 30)
+#define STDCPU_IO_DEFAULT_MAX_TOTAL_PIXELS ((uint64_t)1 << 30)
 
 /* The effective limits (defaults filled in); limits may be NULL. */
 stdcpu_io_limits stdcpu_io_limits_resolve(const stdcpu_io_limits *limits);

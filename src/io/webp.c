@@ -74,6 +74,11 @@ static stdcpu_status webp_probe(const uint8_t *data, size_t size, const char *na
     if (frames > (uint32_t)lim.max_frames)
         return stdcpu_fail(err, STDCPU_ERR_LIMIT, "%s: animation has %u frames, over the limit of %d", name,
                            (unsigned)frames, lim.max_frames);
+    uint64_t canvas = (uint64_t)canvas_w * canvas_h; /* each side < 2^24: no overflow */
+    if (frames > lim.max_total_pixels / canvas)
+        return stdcpu_fail(err, STDCPU_ERR_LIMIT, "%s: animation of %u frames of %ux%u is over the limit of %llu pixels",
+                           name, (unsigned)frames, (unsigned)canvas_w, (unsigned)canvas_h,
+                           (unsigned long long)lim.max_total_pixels);
     *frame_count = (int)frames;
     return STDCPU_OK;
 }
