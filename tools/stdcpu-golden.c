@@ -22,8 +22,14 @@ typedef struct {
 /* One line per kind; a kind missing here is reported as unsupported. */
 static const kind_entry kinds[] = {
     {"schedulers", golden_kind_schedulers},
+    {"pipeline_sdxl_img2img", golden_kind_pipeline_sdxl_img2img},
+    {"pipeline_sd15_img2img", golden_kind_pipeline_sd15_img2img},
     {"clip_text", golden_kind_clip_text},
     {"clip_vision", golden_kind_clip_vision},
+    {"vae", golden_kind_vae},
+    {"unet", golden_kind_unet},
+    {"unet_lora", golden_kind_unet_lora},
+    {"unet_ip_adapter", golden_kind_unet_ip_adapter},
 };
 
 static golden_kind_fn find_kind(const char *kind)

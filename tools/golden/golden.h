@@ -60,6 +60,8 @@ void golden_case_file(golden_case *gc, const char *rel, char *buf, size_t n);
 void golden_check_f32(golden_case *gc, const char *name, const float *got, size_t n, double int8_rel_l2);
 void golden_check_i64(golden_case *gc, const char *name, const int64_t *got, size_t n);
 void golden_check_u8(golden_case *gc, const char *name, const uint8_t *got, size_t n); /* +-1 */
+/* Marks an output as deliberately not compared (printed as SKIP with the reason). */
+void golden_skip(golden_case *gc, const char *name, const char *why);
 /* Record a failure that is not a numeric comparison (e.g. a computation error). */
 void golden_fail(golden_case *gc, const char *name, const char *why);
 
@@ -69,7 +71,13 @@ typedef stdcpu_status (*golden_kind_fn)(golden_case *gc, stdcpu_error *err);
 
 /* The kind runners (tools/golden/kind_<kind>.c). */
 stdcpu_status golden_kind_schedulers(golden_case *gc, stdcpu_error *err);
+stdcpu_status golden_kind_pipeline_sdxl_img2img(golden_case *gc, stdcpu_error *err);
+stdcpu_status golden_kind_pipeline_sd15_img2img(golden_case *gc, stdcpu_error *err);
 stdcpu_status golden_kind_clip_text(golden_case *gc, stdcpu_error *err);
 stdcpu_status golden_kind_clip_vision(golden_case *gc, stdcpu_error *err);
+stdcpu_status golden_kind_vae(golden_case *gc, stdcpu_error *err);
+stdcpu_status golden_kind_unet(golden_case *gc, stdcpu_error *err);
+stdcpu_status golden_kind_unet_lora(golden_case *gc, stdcpu_error *err);
+stdcpu_status golden_kind_unet_ip_adapter(golden_case *gc, stdcpu_error *err);
 
 #endif
