@@ -8,6 +8,7 @@
  * The tiny models come from ../shared/golden (tests needing them pass
  * trivially when it is absent; main exits 77 then). */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,6 +438,54 @@ START_TEST(test_thread_count_independence)
 }
 END_TEST
 
+
+/* CLIPImageProcessor preprocessing against the pixel values of the golden
+ * cases (their sources are already S x S: no resize; the float rounding of
+ * rescale / normalise is what is checked). A non-square image is resized so
+ * that its shorter side is S, then centre-cropped. */
+START_TEST(test_preprocess_matches_golden_pixels)
+{
+    stdcpu_clip *m = load_clip(VISION, STDCPU_PREC_F32);
+    if (!m)
+        return;
+    const size_t S = stdcpu_clip_get_config(m)->image_size;
+    const char *cases[2][3] = {{"golden/clip_vision_tiny/io.safetensors", "in.image_uint8", "in.pixel_values"},
+                               {"golden/pipeline_sdxl_img2img_ip_tiny/io.safetensors", "in.ip_image_uint8",
+                                "in.ip_pixel_values"}};
+    stdcpu_error err;
+    float *got = falloc(3 * S * S);
+    for (int c = 0; c < 2; c++) {
+        stdcpu_safetensors *st;
+        ck_assert_msg(stdcpu_st_open(&st, stdcpu_test_shared(cases[c][0]), &err) == STDCPU_OK, "%s", err.msg);
+        const stdcpu_st_tensor *u8 = stdcpu_st_find(st, cases[c][1]);
+        const stdcpu_st_tensor *pv = stdcpu_st_find(st, cases[c][2]);
+        ck_assert(u8 && pv && u8->numel == (int64_t)(S * S * 3));
+        float *want;
+        ck_assert(stdcpu_st_to_f32(pv, &want, &err) == STDCPU_OK);
+        stdcpu_image img = {(int)S, (int)S, (uint8_t *)(uintptr_t)u8->data};
+        ck_assert_msg(stdcpu_clip_preprocess_image(m, &img, got, &err) == STDCPU_OK, "%s", err.msg);
+        assert_close(got, want, 3 * S * S, 1e-6, cases[c][2]); /* row 0 of the batch */
+        stdcpu_aligned_free(want);
+        stdcpu_st_close(st);
+    }
+    /* A wide image gets its height scaled to S and its centre kept. */
+    const int w = (int)(2 * S + 3), h = (int)(S + S / 2);
+    uint8_t *rgb = malloc((size_t)w * (size_t)h * 3);
+    ck_assert(rgb != NULL);
+    for (int i = 0; i < w * h * 3; i++)
+        rgb[i] = (uint8_t)((i * 7) % 251);
+    stdcpu_image wide = {w, h, rgb};
+    ck_assert_msg(stdcpu_clip_preprocess_image(m, &wide, got, &err) == STDCPU_OK, "%s", err.msg);
+    for (size_t i = 0; i < 3 * S * S; i++)
+        ck_assert(isfinite(got[i]) && got[i] > -2.f && got[i] < 2.7f);
+    stdcpu_image empty = {0, 0, NULL};
+    ck_assert_int_eq(stdcpu_clip_preprocess_image(m, &empty, got, &err), STDCPU_ERR_INVALID_ARG);
+    free(rgb);
+    stdcpu_aligned_free(got);
+    stdcpu_clip_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("clip");
@@ -448,6 +497,7 @@ int main(void)
     tcase_add_test(tc, test_text_hidden_selection_and_batch);
     tcase_add_test(tc, test_no_projection_is_an_error);
     tcase_add_test(tc, test_thread_count_independence);
+    tcase_add_test(tc, test_preprocess_matches_golden_pixels);
     suite_add_tcase(s, tc);
     const int rc = stdcpu_test_run(s);
     if (rc == 0 && !stdcpu_test_shared("golden/README.md")) {

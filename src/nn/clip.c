@@ -15,6 +15,7 @@
 #include "core/ops_gemm.h"
 #include "core/quant.h"
 #include "core/safetensors.h"
+#include "io/imageops.h"
 
 /* One pre-LN encoder layer: x += out_proj(MHA(LN1(x))); x += fc2(act(fc1(LN2(x)))). */
 typedef struct clip_layer {
@@ -641,4 +642,47 @@ stdcpu_status stdcpu_clip_vision_forward(stdcpu_clip *m, stdcpu_pool *pool, cons
     for (size_t s = 0; s < B; s++)
         memcpy(b.p[BUF_ROWS] + s * H, x + s * T * H, H * sizeof(float));
     return pool_and_project(m, pool, &b, B, &m->post_ln, out, err);
+}
+
+/* ---- image preprocessing ------------------------------------------------------- */
+
+stdcpu_status stdcpu_clip_preprocess_image(const stdcpu_clip *m, const stdcpu_image *img, float *pixels,
+                                           stdcpu_error *err)
+{
+    /* transformers OPENAI_CLIP_MEAN / OPENAI_CLIP_STD */
+    static const double mean[3] = {0.48145466, 0.4578275, 0.40821073};
+    static const double std[3] = {0.26862954, 0.26130258, 0.27577711};
+    const stdcpu_clip_config *c = &m->cfg;
+    if (c->kind != STDCPU_CLIP_VISION || c->channels != 3)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "CLIP preprocessing needs an RGB vision encoder");
+    if (!img || !img->rgb || img->width <= 0 || img->height <= 0 || !pixels)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "CLIP preprocessing: empty image");
+    const int S = (int)c->image_size;
+    int rw, rh;
+    stdcpu_size_for_shortest_side(img->width, img->height, S, &rw, &rh);
+    stdcpu_image resized = {0}, crop = {0};
+    stdcpu_status st = STDCPU_OK;
+    const stdcpu_image *src = img;
+    if (rw != img->width || rh != img->height) {
+        if ((st = stdcpu_image_resize(img, rw, rh, STDCPU_RESIZE_PIL_BICUBIC, &resized, err)))
+            return st;
+        src = &resized;
+    }
+    if ((st = stdcpu_image_center_crop(src, S, S, &crop, err)))
+        goto done;
+    /* transformers rescales in float64 then casts to float32, and normalises in
+     * float32 with mean / std cast to float32. */
+    for (int ch = 0; ch < 3; ch++) {
+        const float mf = (float)mean[ch], sf = (float)std[ch];
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                const float v = (float)((double)crop.rgb[((size_t)y * (size_t)S + (size_t)x) * 3 + (size_t)ch] *
+                                        (1.0 / 255.0));
+                pixels[((size_t)ch * (size_t)S + (size_t)y) * (size_t)S + (size_t)x] = (v - mf) / sf;
+            }
+    }
+done:
+    stdcpu_image_free(&crop);
+    stdcpu_image_free(&resized);
+    return st;
 }

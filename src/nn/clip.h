@@ -25,6 +25,7 @@
 #include "core/json.h"
 #include "core/ops_nn.h"
 #include "core/threadpool.h"
+#include "io/image.h"
 #include "nn/layers.h"
 #include "nn/weights.h"
 #include "stdcpu.h"
@@ -91,6 +92,15 @@ stdcpu_status stdcpu_clip_text_forward(stdcpu_clip *m, stdcpu_pool *pool, const 
 /* pixels [B, channels, S, S] NCHW, already resized and normalised (CLIP mean/std). */
 stdcpu_status stdcpu_clip_vision_forward(stdcpu_clip *m, stdcpu_pool *pool, const float *pixels, size_t B,
                                          const stdcpu_clip_out *out, stdcpu_error *err);
+
+/* The image preprocessing of CLIPImageProcessor() defaults (what
+ * load_ip_adapter creates), with S = the config's image_size (224 for the
+ * real encoders): resize (Pillow-exact bicubic on the RGB8 image) so the
+ * shorter side is S, the longer one truncated; centre crop S x S (floor
+ * offsets); x = float32(v * (1/255)); (x - mean[c]) / std[c] in float32 with
+ * the OpenAI CLIP mean / std. pixels: [channels = 3, S, S] NCHW. */
+stdcpu_status stdcpu_clip_preprocess_image(const stdcpu_clip *m, const stdcpu_image *img, float *pixels,
+                                           stdcpu_error *err);
 
 /* Activation bytes a forward of B sequences of T tokens on `threads` threads
  * needs (the arena size; SIZE_MAX on overflow). */
