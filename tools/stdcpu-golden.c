@@ -27,6 +27,8 @@ static const kind_entry kinds[] = {
     {"clip_text", golden_kind_clip_text},
     {"clip_vision", golden_kind_clip_vision},
     {"vae", golden_kind_vae},
+    {"taesd_diffusers", golden_kind_taesd_diffusers},
+    {"taesd_py", golden_kind_taesd_py},
     {"unet", golden_kind_unet},
     {"unet_lora", golden_kind_unet_lora},
     {"unet_ip_adapter", golden_kind_unet_ip_adapter},

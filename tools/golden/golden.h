@@ -76,6 +76,8 @@ stdcpu_status golden_kind_pipeline_sd15_img2img(golden_case *gc, stdcpu_error *e
 stdcpu_status golden_kind_clip_text(golden_case *gc, stdcpu_error *err);
 stdcpu_status golden_kind_clip_vision(golden_case *gc, stdcpu_error *err);
 stdcpu_status golden_kind_vae(golden_case *gc, stdcpu_error *err);
+stdcpu_status golden_kind_taesd_diffusers(golden_case *gc, stdcpu_error *err);
+stdcpu_status golden_kind_taesd_py(golden_case *gc, stdcpu_error *err);
 stdcpu_status golden_kind_unet(golden_case *gc, stdcpu_error *err);
 stdcpu_status golden_kind_unet_lora(golden_case *gc, stdcpu_error *err);
 stdcpu_status golden_kind_unet_ip_adapter(golden_case *gc, stdcpu_error *err);
