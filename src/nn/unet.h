@@ -1,0 +1,94 @@
+/* UNet2DConditionModel (SD1.5 and SDXL layouts), built from the model's own
+ * config.json (golden README 3.4), with optional IP-Adapter decoupled
+ * cross-attention (3.7). LoRA fusion happens on the weight source before
+ * loading (nn/lora_fuse.h), so a fused UNet is an ordinary UNet.
+ *
+ * Activations are NHWC f32 inside; the API takes and returns NCHW like the
+ * reference. Every conditioning input is per batch row, and the whole batch
+ * (e.g. CFG's [uncond, cond]) runs in one pass so weights are read once.
+ * Activations live in one arena owned by the UNet, sized by a planning pass
+ * for the call's shape (re-planned when the shape changes). */
+#ifndef STDCPU_NN_UNET_H
+#define STDCPU_NN_UNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/json.h"
+#include "core/threadpool.h"
+#include "nn/layers.h"
+#include "nn/weights.h"
+#include "stdcpu.h"
+
+typedef struct stdcpu_unet stdcpu_unet;
+
+/* Builds the network from stdcpu_wsrc_config(w) and loads every weight
+ * (shapes are checked against the config). */
+stdcpu_status stdcpu_unet_load(stdcpu_unet **out, const stdcpu_wsrc *w, stdcpu_precision p, stdcpu_error *err);
+void stdcpu_unet_free(stdcpu_unet *u);
+
+/* Sizes from the config. */
+typedef struct stdcpu_unet_info {
+    size_t in_channels, out_channels;
+    size_t cross_attention_dim;    /* X: channels of encoder_hidden_states */
+    size_t text_embeds_dim;        /* P for text_time UNets, else 0 */
+    int text_time;                 /* addition_embed_type == "text_time" */
+    size_t n_down;                 /* len(block_out_channels) */
+    size_t n_attn2;                /* cross-attention layers (IP-Adapter layers) */
+} stdcpu_unet_info;
+void stdcpu_unet_get_info(const stdcpu_unet *u, stdcpu_unet_info *info);
+
+/* ---- IP-Adapter ---------------------------------------------------------- */
+
+/* Loads ip_adapter.{n}.to_k_ip / to_v_ip (n = 1, 3, 5, ... in attn_processors
+ * order: down, up, mid) from a source holding the IP-Adapter file. Scales
+ * start at 1.0 on every layer. */
+stdcpu_status stdcpu_unet_load_ip_adapter(stdcpu_unet *u, const stdcpu_wsrc *ip, stdcpu_precision p,
+                                          stdcpu_error *err);
+/* One scale per attn2 layer, in attn_processors order (n_attn2 values). */
+stdcpu_status stdcpu_unet_set_ip_scales(stdcpu_unet *u, const float *scales, size_t n, stdcpu_error *err);
+/* set_ip_adapter_scale: a number, or an InstantStyle dict {"down", "mid",
+ * "up"} (README 3.7; everything not named is 0). */
+stdcpu_status stdcpu_unet_set_ip_scale_json(stdcpu_unet *u, const stdcpu_json *setting, stdcpu_error *err);
+/* The current per-layer scales (n_attn2 values). */
+const float *stdcpu_unet_ip_scales(const stdcpu_unet *u);
+
+/* ---- forward ------------------------------------------------------------- */
+
+/* Block outputs for debugging (golden dbg_*): name is "conv_in",
+ * "time_embedding", "add_embedding" (rows [B, 4*C0]: h = w = 1),
+ * "down_<i>", "mid", "up_<i>"; x is NHWC [B, h, w, c]. */
+typedef void (*stdcpu_unet_tap_fn)(void *user, const char *name, const float *x, size_t B, size_t h, size_t w,
+                                   size_t c);
+
+typedef struct stdcpu_unet_inputs {
+    size_t batch, height, width;  /* latent size */
+    const float *sample;          /* [B, in_channels, H, W] NCHW */
+    const float *timesteps;       /* [B] per row, or NULL to broadcast `timestep` */
+    float timestep;
+    const float *context;         /* [B, context_tokens, X] encoder_hidden_states */
+    size_t context_tokens;
+    const float *text_embeds;     /* [B, P] (text_time only) */
+    const float *time_ids;        /* [B, 6] (text_time only) */
+    const float *ip_tokens;       /* [B, ip_tokens_n, X] projected image tokens, or NULL */
+    size_t ip_tokens_n;
+    stdcpu_unet_tap_fn tap;       /* optional */
+    void *tap_user;
+} stdcpu_unet_inputs;
+
+/* out [B, out_channels, H, W] NCHW. */
+stdcpu_status stdcpu_unet_forward(stdcpu_unet *u, stdcpu_pool *pool, const stdcpu_unet_inputs *in, float *out,
+                                  stdcpu_error *err);
+
+/* Peak activation bytes of the last forward's plan (0 before any). Excludes
+ * the convolution kernels' own bounded scratch (int8 input copy, tiles). */
+size_t stdcpu_unet_peak_bytes(const stdcpu_unet *u);
+
+/* Plans a forward from a config.json object alone (no weights): peak arena
+ * bytes for batch x height x width latents, `context_tokens` text tokens,
+ * `ip_tokens_n` image tokens and `threads` threads. */
+stdcpu_status stdcpu_unet_plan_config(const stdcpu_json *config, size_t batch, size_t height, size_t width,
+                                      size_t context_tokens, size_t ip_tokens_n, int threads, size_t *peak_bytes,
+                                      stdcpu_error *err);
+
+#endif

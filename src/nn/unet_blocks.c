@@ -1,0 +1,445 @@
+/* The UNet forward pass (README 3.4): resnets, transformers, down/up path.
+ *
+ * Memory: every activation comes from the UNet's arena, used as a stack.
+ * A block allocates its output first, then its temporaries, and releases
+ * the temporaries. The skip connections are pushed in order on the down path
+ * and popped in reverse on the up path, so they stay a stack: on the way up,
+ * concat(h, skip) and each block output are moved down into the popped
+ * skip's slot (one memmove, cheap next to the convolutions), which keeps the
+ * peak at "skips still needed + the current block's working set".
+ *
+ * The same code plans the memory: with plan set, nothing is computed (no
+ * weights are needed) and allocations only count bytes. */
+#include "config.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/mem.h"
+#include "core/ops_nn.h"
+#include "nn/unet_internal.h"
+
+/* Rows of the feed-forward processed at once: bounds the [rows, 8C] GEGLU
+ * input (SDXL at 64x64 tokens would otherwise need 168 MB for it). */
+#define UNET_FF_ROWS 2048
+
+typedef struct fwd {
+    stdcpu_unet *u;
+    stdcpu_pool *pool;
+    int plan, threads;
+    size_t used, peak; /* plan mode: simulated arena */
+    stdcpu_error *err;
+    size_t B;
+    float *semb;        /* [B, temb] silu(emb) */
+    const float *ctx;   /* [B*T, X] */
+    size_t T;
+    const float *ip;    /* [B*nip, X] or NULL */
+    size_t nip;
+    const stdcpu_unet_inputs *in;
+} fwd;
+
+/* Runs an op unless planning. */
+#define DO(f, call)                              \
+    do {                                         \
+        if (!(f)->plan) {                        \
+            stdcpu_status do_s_ = (call);        \
+            if (do_s_ != STDCPU_OK)              \
+                return do_s_;                    \
+        }                                        \
+    } while (0)
+
+#define ALLOC(f, var, floats)                     \
+    float *var = fa((f), (floats));               \
+    if (!var)                                     \
+        return STDCPU_ERR_NOMEM
+
+static float *fa(fwd *f, size_t floats)
+{
+    size_t bytes;
+    if (stdcpu_mul_size(floats, sizeof(float), &bytes) || bytes > SIZE_MAX / 2) {
+        stdcpu_fail(f->err, STDCPU_ERR_LIMIT, "unet: activation of %zu floats is too large", floats);
+        return NULL;
+    }
+    if (f->plan) {
+        /* A never-dereferenced stand-in address with the arena's layout. */
+        float *p = (float *)(uintptr_t)(STDCPU_ALIGN + f->used);
+        f->used += stdcpu_round_up(bytes ? bytes : 1, STDCPU_ALIGN);
+        if (f->used > f->peak)
+            f->peak = f->used;
+        return p;
+    }
+    return stdcpu_arena_alloc(&f->u->arena, bytes, f->err);
+}
+
+static size_t fmark(const fwd *f) { return f->plan ? f->used : stdcpu_arena_mark(&f->u->arena); }
+
+static void freset(fwd *f, size_t mark)
+{
+    if (f->plan)
+        f->used = mark;
+    else
+        stdcpu_arena_reset(&f->u->arena, mark);
+}
+
+/* Moves `floats` values from p down to arena offset mark and frees all above. */
+static float *fsettle(fwd *f, size_t mark, float *p, size_t floats)
+{
+    if (f->plan) {
+        f->used = mark;
+        return fa(f, floats);
+    }
+    float *dst = (float *)(void *)(f->u->arena.base + mark);
+    if (dst != p)
+        memmove(dst, p, floats * sizeof(float));
+    const size_t bytes = floats * sizeof(float);
+    f->u->arena.used = mark + stdcpu_round_up(bytes ? bytes : 1, STDCPU_ALIGN);
+    return dst;
+}
+
+static void tap(fwd *f, const char *name, const float *x, size_t h, size_t w, size_t c)
+{
+    if (!f->plan && f->in->tap)
+        f->in->tap(f->in->tap_user, name, x, f->B, h, w, c);
+}
+
+/* ---- channel concat --------------------------------------------------------- */
+
+typedef struct concat_task {
+    const float *a, *b;
+    float *y;
+    size_t pixels, ca, cb;
+} concat_task;
+
+static void concat_run(void *arg, int ith, int nth)
+{
+    const concat_task *t = arg;
+    size_t p0, p1;
+    stdcpu_split_range(t->pixels, ith, nth, &p0, &p1);
+    const size_t cy = t->ca + t->cb;
+    for (size_t p = p0; p < p1; p++) {
+        memcpy(t->y + p * cy, t->a + p * t->ca, t->ca * sizeof(float));
+        memcpy(t->y + p * cy + t->ca, t->b + p * t->cb, t->cb * sizeof(float));
+    }
+}
+
+/* ---- blocks ----------------------------------------------------------------- */
+
+/* out [B,H,W,cout] = ResnetBlock2D(x [B,H,W,cin], emb). */
+static stdcpu_status resnet(fwd *f, const unet_resnet *r, const float *x, size_t H, size_t W, float *out)
+{
+    const unet_cfg *g = &f->u->cfg;
+    const size_t B = f->B, HW = H * W, M = B * HW;
+    stdcpu_error *err = f->err;
+    const size_t m = fmark(f);
+    ALLOC(f, t1, M * r->cin);   /* silu(norm1(x)) */
+    ALLOC(f, h, M * r->cout);   /* conv1 -> + temb -> silu(norm2) in place */
+    ALLOC(f, tp, B * r->cout);  /* time_emb_proj(silu(emb)) */
+    DO(f, stdcpu_group_norm(f->pool, NULL, x, B, H, W, r->cin, g->G, g->norm_eps, r->norm1.gamma, r->norm1.beta, 1,
+                            t1, err));
+    DO(f, stdcpu_conv2d(f->pool, &r->conv1, t1, B, H, W, 1, 1, h, NULL, STDCPU_ACT_NONE, err));
+    DO(f, stdcpu_linear(f->pool, &r->time_emb_proj, f->semb, tp, B, NULL, STDCPU_ACT_NONE, err));
+    for (size_t b = 0; b < B; b++)
+        DO(f, stdcpu_add_bias(f->pool, NULL, h + b * HW * r->cout, tp + b * r->cout, HW, r->cout,
+                              h + b * HW * r->cout, err));
+    DO(f, stdcpu_group_norm(f->pool, NULL, h, B, H, W, r->cout, g->G, g->norm_eps, r->norm2.gamma, r->norm2.beta, 1,
+                            h, err));
+    if (r->has_shortcut) {
+        DO(f, stdcpu_conv2d(f->pool, &r->conv_shortcut, x, B, H, W, 1, 0, out, NULL, STDCPU_ACT_NONE, err));
+        DO(f, stdcpu_conv2d(f->pool, &r->conv2, h, B, H, W, 1, 1, out, out, STDCPU_ACT_NONE, err));
+    } else {
+        DO(f, stdcpu_conv2d(f->pool, &r->conv2, h, B, H, W, 1, 1, out, x, STDCPU_ACT_NONE, err));
+    }
+    freset(f, m);
+    return STDCPU_OK;
+}
+
+/* o [B*tq, C] = multi-head attention of q over (k, v) rows. */
+static stdcpu_status attend(fwd *f, size_t heads, size_t d, size_t tq, size_t tk, const float *q, size_t qs,
+                            const float *k, const float *v, size_t kvs, float *o)
+{
+    stdcpu_attention_desc a;
+    memset(&a, 0, sizeof a);
+    a.batch = f->B;
+    a.heads = heads;
+    a.head_dim = d;
+    a.tq = tq;
+    a.tk = tk;
+    a.q = q;
+    a.q_stride = qs;
+    a.k = k;
+    a.v = v;
+    a.k_stride = a.v_stride = kvs;
+    a.o = o;
+    a.o_stride = heads * d;
+    a.scale = 1.0f / sqrtf((float)d);
+    const size_t m = fmark(f);
+    a.scratch_floats = stdcpu_attention_scratch_floats(&a, f->threads);
+    ALLOC(f, scratch, a.scratch_floats);
+    a.scratch = scratch;
+    DO(f, stdcpu_attention(f->pool, NULL, &a, f->err));
+    freset(f, m);
+    return STDCPU_OK;
+}
+
+/* One BasicTransformerBlock on hs [B*HW, C] in place; ln [B*HW, C] scratch. */
+static stdcpu_status tblock(fwd *f, const unet_transformer *t, const unet_tblock *tb, float *hs, float *ln, size_t HW)
+{
+    const size_t B = f->B, M = B * HW, C = t->c, F = tb->ff_inner;
+    stdcpu_error *err = f->err;
+    stdcpu_pool *pool = f->pool;
+    size_t m = fmark(f);
+
+    /* attn1: fused q|k|v, flash attention reading the three with stride 3C. */
+    DO(f, stdcpu_layer_norm(pool, NULL, hs, M, C, 1e-5f, tb->norm1.gamma, tb->norm1.beta, ln, err));
+    {
+        ALLOC(f, qkv, M * 3 * C);
+        ALLOC(f, o, M * C);
+        DO(f, stdcpu_linear(pool, &tb->qkv, ln, qkv, M, NULL, STDCPU_ACT_NONE, err));
+        STDCPU_TRY(attend(f, t->heads, t->head_dim, HW, HW, qkv, 3 * C, qkv + C, qkv + 2 * C, 3 * C, o));
+        DO(f, stdcpu_linear(pool, &tb->attn1_out, o, hs, M, hs, STDCPU_ACT_NONE, err));
+        freset(f, m);
+    }
+    /* attn2: text cross-attention, plus scale x image attention (IP-Adapter). */
+    DO(f, stdcpu_layer_norm(pool, NULL, hs, M, C, 1e-5f, tb->norm2.gamma, tb->norm2.beta, ln, err));
+    {
+        ALLOC(f, q, M * C);
+        ALLOC(f, kv, B * f->T * 2 * C);
+        ALLOC(f, o, M * C);
+        DO(f, stdcpu_linear(pool, &tb->q2, ln, q, M, NULL, STDCPU_ACT_NONE, err));
+        DO(f, stdcpu_linear(pool, &tb->kv2, f->ctx, kv, B * f->T, NULL, STDCPU_ACT_NONE, err));
+        STDCPU_TRY(attend(f, t->heads, t->head_dim, HW, f->T, q, C, kv, kv + C, 2 * C, o));
+        const float scale = f->u->ip_scales[tb->ip_index];
+        if (f->nip && tb->has_ip && scale != 0.0f) {
+            ALLOC(f, kvi, B * f->nip * 2 * C);
+            ALLOC(f, oi, M * C);
+            DO(f, stdcpu_linear(pool, &tb->ip_kv, f->ip, kvi, B * f->nip, NULL, STDCPU_ACT_NONE, err));
+            STDCPU_TRY(attend(f, t->heads, t->head_dim, HW, f->nip, q, C, kvi, kvi + C, 2 * C, oi));
+            DO(f, stdcpu_axpby(pool, NULL, scale, oi, 1.0f, o, M * C, err));
+        }
+        DO(f, stdcpu_linear(pool, &tb->attn2_out, o, hs, M, hs, STDCPU_ACT_NONE, err));
+        freset(f, m);
+    }
+    /* GEGLU feed-forward over row chunks (bounded memory), residual fused. */
+    DO(f, stdcpu_layer_norm(pool, NULL, hs, M, C, 1e-5f, tb->norm3.gamma, tb->norm3.beta, ln, err));
+    {
+        const size_t R = M < UNET_FF_ROWS ? M : UNET_FF_ROWS;
+        ALLOC(f, p, R * 2 * F);
+        ALLOC(f, gl, R * F);
+        for (size_t r0 = 0; r0 < M; r0 += R) {
+            const size_t rows = M - r0 < R ? M - r0 : R;
+            DO(f, stdcpu_linear(pool, &tb->ff_in, ln + r0 * C, p, rows, NULL, STDCPU_ACT_NONE, err));
+            DO(f, stdcpu_geglu(pool, NULL, p, rows, F, gl, err));
+            DO(f, stdcpu_linear(pool, &tb->ff_out, gl, hs + r0 * C, rows, hs + r0 * C, STDCPU_ACT_NONE, err));
+        }
+        freset(f, m);
+    }
+    return STDCPU_OK;
+}
+
+/* Transformer2DModel on x [B, H*W, C] in place (x = proj_out(...) + x). */
+static stdcpu_status transformer(fwd *f, const unet_transformer *t, float *x, size_t H, size_t W)
+{
+    const unet_cfg *g = &f->u->cfg;
+    const size_t HW = H * W, M = f->B * HW, C = t->c;
+    const size_t m = fmark(f);
+    ALLOC(f, n, M * C); /* GroupNorm output, then the blocks' LayerNorm scratch */
+    ALLOC(f, hs, M * C);
+    DO(f, stdcpu_group_norm(f->pool, NULL, x, f->B, H, W, C, g->G, 1e-6f, t->norm.gamma, t->norm.beta, 0, n, f->err));
+    /* proj_in / proj_out: a Linear on tokens or a 1x1 conv on the map: the
+     * same operation on NHWC rows. */
+    DO(f, stdcpu_linear(f->pool, &t->proj_in, n, hs, M, NULL, STDCPU_ACT_NONE, f->err));
+    for (size_t k = 0; k < t->depth; k++)
+        STDCPU_TRY(tblock(f, t, &t->blocks[k], hs, n, HW));
+    DO(f, stdcpu_linear(f->pool, &t->proj_out, hs, x, M, x, STDCPU_ACT_NONE, f->err));
+    freset(f, m);
+    return STDCPU_OK;
+}
+
+/* semb [B, temb] = silu(time_embedding(sinusoid(t)) [+ add_embedding(...)]). */
+static stdcpu_status embeddings(fwd *f, float *semb)
+{
+    const unet_cfg *g = &f->u->cfg;
+    const stdcpu_unet *u = f->u;
+    const stdcpu_unet_inputs *in = f->in;
+    const size_t B = f->B, C0 = g->boc[0], E = g->temb_dim;
+    stdcpu_error *err = f->err;
+    const size_t m = fmark(f);
+    ALLOC(f, sinus, B * C0);
+    ALLOC(f, h1, B * E);
+    ALLOC(f, emb, B * E);
+    if (!f->plan)
+        for (size_t b = 0; b < B; b++)
+            unet_sinusoid(in->timesteps ? in->timesteps[b] : in->timestep, C0, g->flip_sin_to_cos, g->freq_shift,
+                          sinus + b * C0);
+    DO(f, stdcpu_linear(f->pool, &u->time_1, sinus, h1, B, NULL, STDCPU_ACT_SILU, err));
+    DO(f, stdcpu_linear(f->pool, &u->time_2, h1, emb, B, NULL, STDCPU_ACT_NONE, err));
+    tap(f, "time_embedding", emb, 1, 1, E);
+    if (g->text_time) {
+        const size_t A = g->add_time_dim, P = g->add_in_dim - 6 * A;
+        ALLOC(f, add_in, B * g->add_in_dim);
+        ALLOC(f, add, B * E);
+        if (!f->plan)
+            for (size_t b = 0; b < B; b++) {
+                float *row = add_in + b * g->add_in_dim;
+                memcpy(row, in->text_embeds + b * P, P * sizeof(float));
+                for (size_t v = 0; v < 6; v++)
+                    unet_sinusoid(in->time_ids[b * 6 + v], A, g->flip_sin_to_cos, g->freq_shift, row + P + v * A);
+            }
+        DO(f, stdcpu_linear(f->pool, &u->add_1, add_in, h1, B, NULL, STDCPU_ACT_SILU, err));
+        DO(f, stdcpu_linear(f->pool, &u->add_2, h1, add, B, NULL, STDCPU_ACT_NONE, err));
+        tap(f, "add_embedding", add, 1, 1, E);
+        DO(f, stdcpu_add(f->pool, NULL, emb, add, emb, B * E, err));
+    }
+    DO(f, stdcpu_activation(f->pool, NULL, STDCPU_ELT_SILU, emb, semb, B * E, err));
+    freset(f, m);
+    return STDCPU_OK;
+}
+
+/* ---- the network ------------------------------------------------------------- */
+
+typedef struct skip {
+    float *p;
+    size_t mark, h, w, c;
+} skip;
+
+#define UNET_MAX_SKIPS (1 + 8 * 17)
+
+stdcpu_status unet_run(stdcpu_unet *u, stdcpu_pool *pool, const stdcpu_unet_inputs *in, float *out, int plan,
+                       int threads, size_t *peak, stdcpu_error *err)
+{
+    const unet_cfg *g = &u->cfg;
+    fwd f;
+    memset(&f, 0, sizeof f);
+    f.u = u;
+    f.pool = pool;
+    f.plan = plan;
+    f.threads = threads;
+    f.err = err;
+    f.in = in;
+    f.B = in->batch;
+    f.ctx = in->context;
+    f.T = in->context_tokens;
+    f.ip = in->ip_tokens;
+    f.nip = in->ip_tokens ? in->ip_tokens_n : 0;
+    if (!plan)
+        u->arena.used = 0;
+    const size_t B = f.B;
+    size_t H = in->height, W = in->width, C = g->boc[0];
+
+    ALLOC(&f, semb, B * g->temb_dim);
+    f.semb = semb;
+    STDCPU_TRY(embeddings(&f, semb));
+
+    skip skips[UNET_MAX_SKIPS];
+    size_t ns = 0;
+    /* conv_in */
+    size_t mark = fmark(&f);
+    ALLOC(&f, h0, B * H * W * C);
+    {
+        const size_t m = fmark(&f);
+        ALLOC(&f, xin, B * H * W * g->in_ch);
+        if (!plan)
+            stdcpu_nchw_to_nhwc(in->sample, xin, B, g->in_ch, H, W);
+        DO(&f, stdcpu_conv2d(pool, &u->conv_in, xin, B, H, W, 1, 1, h0, NULL, STDCPU_ACT_NONE, err));
+        freset(&f, m);
+    }
+    tap(&f, "conv_in", h0, H, W, C);
+    skips[ns++] = (skip){h0, mark, H, W, C};
+    float *cur = h0;
+    char name[32];
+
+    for (size_t i = 0; i < g->nb; i++) {
+        const unet_down *d = &u->down[i];
+        for (size_t j = 0; j < g->L; j++) {
+            mark = fmark(&f);
+            ALLOC(&f, o, B * H * W * d->cout);
+            STDCPU_TRY(resnet(&f, &d->resnets[j], cur, H, W, o));
+            C = d->cout;
+            if (d->cross)
+                STDCPU_TRY(transformer(&f, &d->attns[j], o, H, W));
+            skips[ns++] = (skip){o, mark, H, W, C};
+            cur = o;
+        }
+        if (d->has_down) {
+            const size_t Ho = stdcpu_conv2d_out_size(H, 3, 2, 1), Wo = stdcpu_conv2d_out_size(W, 3, 2, 1);
+            mark = fmark(&f);
+            ALLOC(&f, o, B * Ho * Wo * C);
+            DO(&f, stdcpu_conv2d(pool, &d->down, cur, B, H, W, 2, 1, o, NULL, STDCPU_ACT_NONE, err));
+            H = Ho;
+            W = Wo;
+            skips[ns++] = (skip){o, mark, H, W, C};
+            cur = o;
+        }
+        snprintf(name, sizeof name, "down_%zu", i);
+        tap(&f, name, cur, H, W, C);
+    }
+
+    /* mid: resnet, transformer, resnet */
+    mark = fmark(&f);
+    {
+        ALLOC(&f, o1, B * H * W * C);
+        STDCPU_TRY(resnet(&f, &u->mid_res[0], cur, H, W, o1));
+        STDCPU_TRY(transformer(&f, &u->mid_attn, o1, H, W));
+        ALLOC(&f, o2, B * H * W * C);
+        STDCPU_TRY(resnet(&f, &u->mid_res[1], o1, H, W, o2));
+        cur = fsettle(&f, mark, o2, B * H * W * C);
+    }
+    tap(&f, "mid", cur, H, W, C);
+
+    for (size_t i = 0; i < g->nb; i++) {
+        const unet_up *up = &u->up[i];
+        size_t cur_mark = 0;
+        for (size_t j = 0; j <= g->L; j++) {
+            if (!ns)
+                return stdcpu_fail(err, STDCPU_ERR_INTERNAL, "unet: skip stack underflow");
+            const skip s = skips[--ns];
+            if (s.h != H || s.w != W)
+                return stdcpu_fail(err, STDCPU_ERR_INTERNAL, "unet: skip %zux%zu meets %zux%zu", s.h, s.w, H, W);
+            const size_t ccat = C + s.c, npix = B * H * W;
+            ALLOC(&f, cat, npix * ccat);
+            if (!plan) {
+                concat_task ct = {cur, s.p, cat, npix, C, s.c};
+                stdcpu_pool_run(pool, concat_run, &ct);
+            }
+            cat = fsettle(&f, s.mark, cat, npix * ccat); /* frees the skip and h */
+            ALLOC(&f, o, npix * up->cout);
+            STDCPU_TRY(resnet(&f, &up->resnets[j], cat, H, W, o));
+            C = up->cout;
+            cur = fsettle(&f, s.mark, o, npix * C);
+            cur_mark = s.mark;
+            if (up->cross)
+                STDCPU_TRY(transformer(&f, &up->attns[j], cur, H, W));
+        }
+        if (up->has_up) {
+            if (!ns)
+                return stdcpu_fail(err, STDCPU_ERR_INTERNAL, "unet: no skip to size the upsampler");
+            /* The next skip's size: 2x normally, the explicit size for odd inputs. */
+            const size_t Ho = skips[ns - 1].h, Wo = skips[ns - 1].w;
+            ALLOC(&f, upx, B * Ho * Wo * C);
+            DO(&f, stdcpu_upsample_nearest(pool, cur, B, H, W, C, Ho, Wo, upx, err));
+            ALLOC(&f, o, B * Ho * Wo * C);
+            DO(&f, stdcpu_conv2d(pool, &up->up, upx, B, Ho, Wo, 1, 1, o, NULL, STDCPU_ACT_NONE, err));
+            H = Ho;
+            W = Wo;
+            cur = fsettle(&f, cur_mark, o, B * H * W * C);
+        }
+        snprintf(name, sizeof name, "up_%zu", i);
+        tap(&f, name, cur, H, W, C);
+    }
+
+    /* conv_out(silu(conv_norm_out(h))) -> NCHW */
+    {
+        ALLOC(&f, t, B * H * W * C);
+        ALLOC(&f, o, B * H * W * g->out_ch);
+        DO(&f, stdcpu_group_norm(pool, NULL, cur, B, H, W, C, g->G, g->norm_eps, u->norm_out.gamma, u->norm_out.beta,
+                                 1, t, err));
+        DO(&f, stdcpu_conv2d(pool, &u->conv_out, t, B, H, W, 1, 1, o, NULL, STDCPU_ACT_NONE, err));
+        if (!plan)
+            stdcpu_nhwc_to_nchw(o, out, B, g->out_ch, H, W);
+    }
+    *peak = plan ? f.peak : u->arena.peak;
+    return STDCPU_OK;
+}
