@@ -88,6 +88,12 @@ static void report(golden_case *gc, int ok, const char *name, const char *detail
 
 void golden_fail(golden_case *gc, const char *name, const char *why) { report(gc, 0, name, why); }
 
+void golden_skip(golden_case *gc, const char *name, const char *why)
+{
+    printf("SKIP %s/%s %s\n", gc->name, name, why);
+    mark_checked(gc, name);
+}
+
 void golden_check_f32(golden_case *gc, const char *name, const float *got, size_t n, double int8_rel_l2)
 {
     char detail[512];
