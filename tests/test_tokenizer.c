@@ -76,13 +76,15 @@ START_TEST(test_utf8_decode_like_python)
 }
 END_TEST
 
-/* normalize(text) must equal want (both UTF-8). */
-static void check_norm(const char *text, const char *want)
+/* normalize(text) must equal want (both UTF-8), with ftfy = identity. */
+#define check_norm(text, want) check_norm_fix(text, want, 0)
+
+static void check_norm_fix(const char *text, const char *want, int fix)
 {
     char *got;
     size_t len;
     stdcpu_error err;
-    ck_assert_msg(stdcpu_tokenizer_normalize(text, strlen(text), &got, &len, &err) == STDCPU_OK, "%s", err.msg);
+    ck_assert_msg(stdcpu_tokenizer_normalize(text, strlen(text), fix, &got, &len, &err) == STDCPU_OK, "%s", err.msg);
     ck_assert_msg(len == strlen(want) && memcmp(got, want, len) == 0, "normalize(\"%s\") = \"%s\", want \"%s\"", text,
                   got, want);
     free(got);
@@ -144,6 +146,39 @@ START_TEST(test_html_entities)
     check_norm("a&b c", "a&b c");
     check_norm("&AElig&AEligx&aeligx;", "\xc3\xa6\xc3\xa6x\xc3\xa6x;");
     check_norm("x&#13;y", "x y");
+}
+END_TEST
+
+START_TEST(test_ftfy_subset_and_nfc)
+{
+    /* expected strings printed by Python: unicodedata.normalize("NFC", ...)
+     * after the ftfy maps listed in nn/unicode.h, then the CLIP cleanup */
+    check_norm_fix("e\xcc\x81", "\xc3\xa9", 1);                           /* e + acute -> é */
+    check_norm_fix("e\xcc\x81", "e\xcc\x81", 0);                          /* identity: unchanged */
+    check_norm_fix("a\xcc\xa3\xcc\x82", "\xe1\xba\xad", 1);             /* a + dot below + circumflex -> ậ */
+    check_norm_fix("a\xcc\x82\xcc\xa3", "\xe1\xba\xad", 1);             /* marks reordered first */
+    check_norm_fix("\xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8", "\xea\xb0\x81", 1); /* Hangul L V T -> 각 */
+    check_norm_fix("\xe2\x84\xab", "\xc3\xa5", 1);                        /* Angstrom sign -> å (singleton) */
+    check_norm_fix("\xe0\xa5\x98", "\xe0\xa4\x95\xe0\xa4\xbc", 1);     /* excluded composite stays split */
+    check_norm_fix("\xe2\x80\x9chi\xe2\x80\x9d \xe2\x80\x98x\xe2\x80\x99", "\"hi\" 'x'", 1);
+    check_norm_fix("\xef\xac\x81ne \xef\xac\x83x \xef\xac\x85", "fine ffix \xc5\xbft", 1);
+    check_norm_fix("\xef\xbc\xa1\xef\xbc\x91\xe3\x80\x80\xef\xbd\xb6\xef\xbe\x9e", "a1 \xe3\x82\xac", 1);
+    check_norm_fix("\xc2\x93q\xc2\x94 \xc2\x80", "\"q\" \xe2\x82\xac", 1);   /* C1 as windows-1252 */
+    check_norm_fix("\x1b[1;31mred\x1b[0m a\x01" "b\x1c" "c", "red abc", 1);
+    check_norm_fix("a\x1c" "b", "a b", 0);                               /* identity: U+001C is space */
+    /* hostile: a long run of marks in reverse class order is sorted stably */
+    uint32_t in[1 + 3000], *out;
+    size_t n;
+    in[0] = 'a';
+    for (int i = 0; i < 3000; i++)
+        in[1 + i] = i % 2 ? 0x323 : 0x301; /* ccc 230, 220, 230, ... */
+    ck_assert(stdcpu_unicode_nfc(in, 3001, &out, &n));
+    /* Python: U+1EA1 (a + the first dot below), 1499 x U+0323, 1500 x U+0301 */
+    ck_assert_uint_eq(n, 3000);
+    ck_assert_uint_eq(out[0], 0x1EA1);
+    for (size_t i = 1; i < n; i++)
+        ck_assert_uint_eq(out[i], i < 1500 ? 0x323 : 0x301);
+    free(out);
 }
 END_TEST
 
@@ -467,6 +502,9 @@ START_TEST(test_hostile_inputs)
     ck_assert_int_eq(ids[76], EOS);
     /* NUL bytes inside the buffer are text, not terminators */
     ck_assert_int_eq(stdcpu_tokenizer_encode_n(tok, "a\0b", 3, EOS, ids, &count, &err), STDCPU_OK);
+    ck_assert_uint_eq(count, 1); /* ftfy removes the control character: "ab" */
+    stdcpu_tokenizer_set_fix_text(tok, 0);
+    ck_assert_int_eq(stdcpu_tokenizer_encode_n(tok, "a\0b", 3, EOS, ids, &count, &err), STDCPU_OK);
     ck_assert_uint_eq(count, 3); /* "a", "\0" (not a letter: its own piece), "b" */
     free(s);
     /* over the input limit */
@@ -512,35 +550,42 @@ START_TEST(test_golden_tokenizer_case)
     size_t n = (size_t)idx->numel;
     ck_assert_uint_eq(n, 30);
     ck_assert_int_eq(pad_eos->shape[1], CTX);
-    for (size_t row = 0; row < n; row++) {
-        int64_t si = i64_at(idx, row);
-        const stdcpu_json *sj = stdcpu_json_at(strs, (size_t)si);
-        ck_assert_ptr_nonnull(sj);
-        int32_t a[CTX], z[CTX];
-        size_t count;
-        ck_assert_int_eq(stdcpu_tokenizer_encode_n(tok, sj->str, sj->len, STDCPU_TOKENIZER_PAD_EOS, a, &count, &err),
-                         STDCPU_OK);
-        ck_assert_int_eq(stdcpu_tokenizer_encode_n(tok, sj->str, sj->len, STDCPU_TOKENIZER_PAD_ZERO, z, NULL, &err),
-                         STDCPU_OK);
-        ck_assert_msg((int64_t)count == i64_at(ntok, row), "row %zu: %zu tokens, want %lld", row, count,
-                      (long long)i64_at(ntok, row));
-        for (size_t k = 0; k < CTX; k++) {
-            ck_assert_msg(a[k] == i64_at(pad_eos, row * CTX + k), "row %zu id %zu: %d != %lld (\"%s\")", row, k,
-                          a[k], (long long)i64_at(pad_eos, row * CTX + k), sj->str);
-            ck_assert_msg(z[k] == i64_at(pad_zero, row * CTX + k), "row %zu id %zu (pad 0)", row, k);
+    /* ftfy = identity (how the ids were made) and the ftfy subset (no effect
+     * on these NFC strings without curly quotes, ligatures or controls) */
+    for (int fix = 0; fix < 2; fix++) {
+        stdcpu_tokenizer_set_fix_text(tok, fix);
+        for (size_t row = 0; row < n; row++) {
+            int64_t si = i64_at(idx, row);
+            const stdcpu_json *sj = stdcpu_json_at(strs, (size_t)si);
+            ck_assert_ptr_nonnull(sj);
+            int32_t a[CTX], z[CTX];
+            size_t count;
+            ck_assert_int_eq(
+                stdcpu_tokenizer_encode_n(tok, sj->str, sj->len, STDCPU_TOKENIZER_PAD_EOS, a, &count, &err),
+                STDCPU_OK);
+            ck_assert_int_eq(
+                stdcpu_tokenizer_encode_n(tok, sj->str, sj->len, STDCPU_TOKENIZER_PAD_ZERO, z, NULL, &err),
+                STDCPU_OK);
+            ck_assert_msg((int64_t)count == i64_at(ntok, row), "row %zu: %zu tokens, want %lld", row, count,
+                          (long long)i64_at(ntok, row));
+            for (size_t k = 0; k < CTX; k++) {
+                ck_assert_msg(a[k] == i64_at(pad_eos, row * CTX + k), "row %zu id %zu: %d != %lld (\"%s\")", row, k,
+                              a[k], (long long)i64_at(pad_eos, row * CTX + k), sj->str);
+                ck_assert_msg(z[k] == i64_at(pad_zero, row * CTX + k), "row %zu id %zu (pad 0)", row, k);
+            }
+            /* every BPE id before truncation, from strings.json raw_ids */
+            const stdcpu_json *rj = stdcpu_json_at(raw, (size_t)si);
+            size_t nr = stdcpu_json_count(rj);
+            int32_t *all = malloc((nr + 1) * sizeof *all);
+            ck_assert_int_eq(stdcpu_tokenizer_bpe(tok, sj->str, sj->len, all, nr, &count, &err), STDCPU_OK);
+            ck_assert_uint_eq(count, nr);
+            for (size_t k = 0; k < nr; k++) {
+                int64_t want;
+                ck_assert(stdcpu_json_int(stdcpu_json_at(rj, k), &want));
+                ck_assert_int_eq(all[k], want);
+            }
+            free(all);
         }
-        /* every BPE id before truncation, from strings.json raw_ids */
-        const stdcpu_json *rj = stdcpu_json_at(raw, (size_t)si);
-        size_t nr = stdcpu_json_count(rj);
-        int32_t *all = malloc((nr + 1) * sizeof *all);
-        ck_assert_int_eq(stdcpu_tokenizer_bpe(tok, sj->str, sj->len, all, nr, &count, &err), STDCPU_OK);
-        ck_assert_uint_eq(count, nr);
-        for (size_t k = 0; k < nr; k++) {
-            int64_t want;
-            ck_assert(stdcpu_json_int(stdcpu_json_at(rj, k), &want));
-            ck_assert_int_eq(all[k], want);
-        }
-        free(all);
     }
     stdcpu_st_close(st);
     stdcpu_json_free(doc);
@@ -557,6 +602,7 @@ int main(void)
     tcase_add_test(tc, test_lowercase_special_cases);
     tcase_add_test(tc, test_whitespace_runs);
     tcase_add_test(tc, test_html_entities);
+    tcase_add_test(tc, test_ftfy_subset_and_nfc);
     tcase_add_test(tc, test_digits_and_contractions);
     tcase_add_test(tc, test_truncation_and_padding);
     tcase_add_test(tc, test_gz_and_hf_give_identical_ids);

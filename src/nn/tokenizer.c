@@ -40,6 +40,7 @@ struct stdcpu_tokenizer {
     merge_slot *merges; /* open addressing, capacity merges_mask + 1 (power of 2) */
     size_t merges_mask;
     size_t num_merges;
+    int fix_text; /* apply the ftfy subset (stdcpu_unicode_fix_text) */
 };
 
 /* ---- hashing ------------------------------------------------------------ */
@@ -184,6 +185,7 @@ static stdcpu_status tok_alloc(stdcpu_tokenizer **out, size_t num_merges, stdcpu
     for (size_t i = 0; i < cap; i++)
         tok->merges[i].key = EMPTY_KEY;
     tok->merges_mask = cap - 1;
+    tok->fix_text = 1;
     *out = tok;
     return STDCPU_OK;
 }
@@ -603,6 +605,7 @@ stdcpu_status stdcpu_tokenizer_load_hf(stdcpu_tokenizer **out, const char *vocab
 }
 
 size_t stdcpu_tokenizer_vocab_size(const stdcpu_tokenizer *tok) { return tok->vocab_size; }
+void stdcpu_tokenizer_set_fix_text(stdcpu_tokenizer *tok, int enable) { tok->fix_text = enable != 0; }
 int32_t stdcpu_tokenizer_bos(const stdcpu_tokenizer *tok) { return tok->bos_id; }
 int32_t stdcpu_tokenizer_eos(const stdcpu_tokenizer *tok) { return tok->eos_id; }
 
@@ -610,7 +613,8 @@ int32_t stdcpu_tokenizer_eos(const stdcpu_tokenizer *tok) { return tok->eos_id; 
 
 /* Steps 1-5 of the header: UTF-8 -> cleaned, lowercased code points
  * (malloc'd, *n of them). */
-static stdcpu_status clean_text(const char *text, size_t len, uint32_t **out, size_t *n_out, stdcpu_error *err)
+static stdcpu_status clean_text(const char *text, size_t len, int fix_text, uint32_t **out, size_t *n_out,
+                                stdcpu_error *err)
 {
     if (len > STDCPU_TOKENIZER_MAX_INPUT)
         return stdcpu_fail(err, STDCPU_ERR_LIMIT, "tokenizer: input of %zu bytes exceeds the limit of %zu", len,
@@ -619,7 +623,15 @@ static stdcpu_status clean_text(const char *text, size_t len, uint32_t **out, si
     if (!cp)
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "tokenizer: out of memory");
     size_t n = stdcpu_utf8_decode(text, len, cp);
-    /* ftfy.fix_text: identity (see the header). */
+    if (fix_text) { /* ftfy.fix_text, the subset of nn/unicode.h */
+        uint32_t *fixed;
+        if (!stdcpu_unicode_fix_text(cp, n, &fixed, &n)) {
+            free(cp);
+            return stdcpu_fail(err, STDCPU_ERR_NOMEM, "tokenizer: out of memory");
+        }
+        free(cp);
+        cp = fixed;
+    }
     n = stdcpu_html_unescape(cp, n, cp);
     n = stdcpu_html_unescape(cp, n, cp);
     /* strip() + whitespace_clean: runs of white space -> ' ', strip */
@@ -657,7 +669,7 @@ static stdcpu_status clean_text(const char *text, size_t len, uint32_t **out, si
     return STDCPU_OK;
 }
 
-stdcpu_status stdcpu_tokenizer_normalize(const char *text, size_t len, char **out, size_t *out_len,
+stdcpu_status stdcpu_tokenizer_normalize(const char *text, size_t len, int fix_text, char **out, size_t *out_len,
                                          stdcpu_error *err)
 {
     if (!out || (!text && len))
@@ -665,7 +677,7 @@ stdcpu_status stdcpu_tokenizer_normalize(const char *text, size_t len, char **ou
     *out = NULL;
     uint32_t *cp = NULL;
     size_t n = 0;
-    STDCPU_TRY(clean_text(text ? text : "", len, &cp, &n, err));
+    STDCPU_TRY(clean_text(text ? text : "", len, fix_text, &cp, &n, err));
     char *s = malloc(n * 4 + 1);
     if (!s) {
         free(cp);
@@ -946,7 +958,7 @@ stdcpu_status stdcpu_tokenizer_bpe(const stdcpu_tokenizer *tok, const char *text
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "tokenizer: NULL argument");
     uint32_t *cp = NULL;
     size_t n = 0;
-    STDCPU_TRY(clean_text(text ? text : "", len, &cp, &n, err));
+    STDCPU_TRY(clean_text(text ? text : "", len, tok->fix_text, &cp, &n, err));
     bpe_work w = {.ids = ids, .ids_cap = cap};
     stdcpu_status st = encode_cps(tok, cp, n, &w, err);
     free(cp);

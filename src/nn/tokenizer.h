@@ -10,10 +10,12 @@
  * Encoding, in the reference order:
  *   1. UTF-8 -> code points, invalid bytes -> U+FFFD (as Python's
  *      bytes.decode("utf-8", "replace")); NUL is an ordinary character.
- *   2. ftfy.fix_text: identity (not applied; the golden ids are made the same
- *      way). Text with curly quotes, ligatures, full-width forms, non-NFC
- *      sequences or terminal escapes therefore tokenizes as HF without ftfy
- *      applied to it would.
+ *   2. ftfy.fix_text, which the real pipelines apply: by default the subset
+ *      of stdcpu_unicode_fix_text (nn/unicode.h: NFC, curly quotes, Latin
+ *      ligatures, full-/half-width forms, C1 controls, terminal escapes,
+ *      control characters; no mojibake repair). It changes nothing in
+ *      NFC text free of those characters. stdcpu_tokenizer_set_fix_text(tok,
+ *      0) gives ftfy = identity, the convention of the golden ids.
  *   3. html.unescape twice (full HTML5 entity list), strip().
  *   4. whitespace_clean: every run of str.isspace() characters (space, tab,
  *      CR, LF, NBSP, U+2000.., U+001C..1F, ...) -> one space, strip.
@@ -38,7 +40,7 @@
 
 #define STDCPU_TOKENIZER_CONTEXT 77                  /* ids per prompt, incl. BOS and EOS */
 #define STDCPU_TOKENIZER_MAX_BPE (STDCPU_TOKENIZER_CONTEXT - 2)
-#define STDCPU_TOKENIZER_MAX_INPUT ((size_t)16 << 20) /* bytes of UTF-8 per call */
+#define STDCPU_TOKENIZER_MAX_INPUT ((size_t)4 << 20) /* bytes of UTF-8 per call */
 #define STDCPU_TOKENIZER_MAX_VOCAB_FILE ((size_t)64 << 20)
 
 /* The two padding conventions of SDXL: tokenizer (CLIP-L) pads with EOS,
@@ -66,6 +68,10 @@ stdcpu_status stdcpu_tokenizer_load_hf_memory(stdcpu_tokenizer **out, const char
 
 void stdcpu_tokenizer_free(stdcpu_tokenizer *tok);
 
+/* ftfy subset on (default) or off (ftfy = identity). Call before sharing
+ * the tokenizer between threads. */
+void stdcpu_tokenizer_set_fix_text(stdcpu_tokenizer *tok, int enable);
+
 size_t stdcpu_tokenizer_vocab_size(const stdcpu_tokenizer *tok);
 int32_t stdcpu_tokenizer_bos(const stdcpu_tokenizer *tok); /* <|startoftext|> */
 int32_t stdcpu_tokenizer_eos(const stdcpu_tokenizer *tok); /* <|endoftext|> */
@@ -84,9 +90,10 @@ stdcpu_status stdcpu_tokenizer_encode_n(const stdcpu_tokenizer *tok, const char 
 stdcpu_status stdcpu_tokenizer_bpe(const stdcpu_tokenizer *tok, const char *text, size_t len, int32_t *ids,
                                    size_t cap, size_t *count, stdcpu_error *err);
 
-/* Steps 1-5 only (the text the split sees), as a malloc'd NUL-terminated
- * UTF-8 string (free with free()); *out_len (may be NULL) gets its length. */
-stdcpu_status stdcpu_tokenizer_normalize(const char *text, size_t len, char **out, size_t *out_len,
+/* Steps 1-5 only (the text the split sees; fix_text selects step 2), as a
+ * malloc'd NUL-terminated UTF-8 string (free with free()); *out_len (may be
+ * NULL) gets its length. */
+stdcpu_status stdcpu_tokenizer_normalize(const char *text, size_t len, int fix_text, char **out, size_t *out_len,
                                          stdcpu_error *err);
 
 #endif

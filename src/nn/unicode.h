@@ -53,4 +53,27 @@ size_t stdcpu_unicode_lower(const uint32_t *in, size_t n, uint32_t *out);
  * of more than 4300 digits; here they are out of range (U+FFFD). */
 size_t stdcpu_html_unescape(const uint32_t *in, size_t n, uint32_t *out);
 
+/* ---- text fixing (unicode_fix.c) ---- */
+
+/* Unicode Canonical_Combining_Class of cp (0 for starters). */
+int stdcpu_unicode_ccc(uint32_t cp);
+
+/* NFC normalisation (unicodedata.normalize("NFC", s)): full canonical
+ * decomposition (Hangul included), canonical ordering, canonical composition.
+ * Returns a malloc'd array in *out (free with free()) of *out_n code points,
+ * or 0 when out of memory (*out is then NULL). */
+int stdcpu_unicode_nfc(const uint32_t *in, size_t n, uint32_t **out, size_t *out_n);
+
+/* The subset of ftfy.fix_text (ftfy 6 defaults) this engine implements, in
+ * ftfy's order: remove_terminal_escapes (ESC [ digits/; letter),
+ * fix_c1_controls (U+0080..U+009F as windows-1252), fix_latin_ligatures
+ * (ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ Ĳ ĳ), fix_character_width (full-/half-width forms and
+ * U+3000), uncurl_quotes (U+2018..201B -> ', U+201C..201F -> "),
+ * remove_control_chars (U+0000..0008, 000B, 000E..001F, 007F, 206A..206F,
+ * FEFF, FFF9..FFFC) and NFC. Not covered: mojibake repair (fix_encoding and
+ * its helpers), ftfy's own HTML unescaping, line-break and surrogate fixes
+ * (no effect after the tokenizer's whitespace cleanup / UTF-8 decoding).
+ * Returns a malloc'd array like stdcpu_unicode_nfc, or 0 when out of memory. */
+int stdcpu_unicode_fix_text(const uint32_t *in, size_t n, uint32_t **out, size_t *out_n);
+
 #endif

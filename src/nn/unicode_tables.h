@@ -1,7 +1,7 @@
 /* The generated Unicode and HTML tables (unicode_tables.c,
- * unicode_html_tables.c, written by tools/gen/gen_unicode_tables.py from
+ * unicode_html_tables.c, unicode_fix_tables.c, written by tools/gen/gen_unicode_tables.py from
  * Python's unicodedata / str methods / html module). Internal to
- * nn/unicode.c: use the functions of nn/unicode.h instead. */
+ * nn/unicode*.c: use the functions of nn/unicode.h instead. */
 #ifndef STDCPU_NN_UNICODE_TABLES_H
 #define STDCPU_NN_UNICODE_TABLES_H
 
@@ -31,6 +31,22 @@ typedef struct stdcpu_html_entity {
     uint32_t cp[2];    /* cp[1] == 0: one code point */
 } stdcpu_html_entity;
 
+/* One level of canonical decomposition; second == 0 for a singleton. */
+typedef struct stdcpu_unicode_decomp {
+    uint32_t cp, first, second;
+    uint8_t composes; /* primary composite: NFC recombines first + second */
+} stdcpu_unicode_decomp;
+
+typedef struct stdcpu_unicode_ccc_range {
+    uint32_t lo, hi; /* inclusive */
+    uint8_t ccc;
+} stdcpu_unicode_ccc_range;
+
+typedef struct stdcpu_unicode_map2 {
+    uint32_t cp;
+    uint32_t to[2]; /* to[1] == 0: one code point */
+} stdcpu_unicode_map2;
+
 extern const char stdcpu_unicode_version[];
 extern const stdcpu_unicode_range stdcpu_unicode_letter[];
 extern const size_t stdcpu_unicode_letter_count;
@@ -50,6 +66,17 @@ extern const uint32_t stdcpu_unicode_split_unmatched[];
 extern const size_t stdcpu_unicode_split_unmatched_count;
 extern const uint32_t stdcpu_unicode_contraction_s[];
 extern const size_t stdcpu_unicode_contraction_s_count;
+
+extern const stdcpu_unicode_decomp stdcpu_unicode_decomps[];
+extern const size_t stdcpu_unicode_decomps_count;
+extern const uint16_t stdcpu_unicode_compose_index[];
+extern const size_t stdcpu_unicode_compose_index_count;
+extern const stdcpu_unicode_ccc_range stdcpu_unicode_ccc_ranges[];
+extern const size_t stdcpu_unicode_ccc_ranges_count;
+extern const uint32_t stdcpu_unicode_nfc_min;
+extern const stdcpu_unicode_map2 stdcpu_unicode_width_map[];
+extern const size_t stdcpu_unicode_width_map_count;
+extern const uint16_t stdcpu_unicode_c1_map[32];
 
 extern const stdcpu_html_entity stdcpu_html_entities[];
 extern const size_t stdcpu_html_entities_count;
