@@ -11,12 +11,14 @@
 #include "nn/lora_fuse.h"
 #include "pipeline/img2img.h"
 
-/* int8 bounds (relative L2 against the fp32 reference), measured on the tiny
- * cases and set at ~2-3x what int8 gives: the whole 8-step run with CFG 6
- * amplifies the per-layer quantisation error. */
+/* int8 bounds (relative L2 against the fp32 reference), ~2.5-3x what int8
+ * gives on the tiny cases (observed: embeddings <= 0.020, guided noise
+ * prediction 0.057 (CFG 6 amplifies the difference c - u), latents and
+ * decoded image <= 0.015; the tiny VAEs stay f32 under the policy). */
 #define INT8_EMBEDS 0.05
-#define INT8_LATENTS 0.10
-#define INT8_STEPS 0.20
+#define INT8_LATENTS 0.05
+#define INT8_NOISE_PRED 0.15
+#define INT8_STEPS 0.05
 
 typedef struct pipe_models {
     stdcpu_wsrc *w_te1, *w_te2, *w_unet, *w_vae, *w_ip, *w_enc;
@@ -228,7 +230,7 @@ static stdcpu_status run_pipeline(golden_case *gc, int sdxl, stdcpu_error *err)
     golden_check_f32(gc, "out.init_latents", tr.init_latents, nlat, INT8_LATENTS);
     golden_check_f32(gc, "out.noised_latents", tr.noised_latents, nlat, INT8_LATENTS);
     golden_check_f32(gc, golden_has(gc, "out.noise_pred_cfg") ? "out.noise_pred_cfg" : "out.noise_pred",
-                     tr.noise_pred, (size_t)k * nlat, INT8_STEPS);
+                     tr.noise_pred, (size_t)k * nlat, INT8_NOISE_PRED);
     const char *aux = p.scheduler == STDCPU_SCHED_TCD   ? "out.pred_noised_sample"
                       : p.scheduler == STDCPU_SCHED_LCM ? "out.denoised"
                                                         : "out.pred_original_sample";
