@@ -186,7 +186,7 @@ static void free_pools(void)
 }
 
 /* Outputs are convex combinations of v in [-1, 1]: f32 accumulation over
- * <= 1000 keys measures ~1.3e-7 (every ISA); 4e-6 leaves margin. *
+ * <= 1000 keys measures ~1.3e-7 (every ISA); 4e-6 leaves margin. */
 #define ATTN_TOL 4e-6
 
 START_TEST(test_cross_shapes_vs_double)
