@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "core/stdm.h"
@@ -14,7 +16,28 @@ static void usage(FILE *f)
     fprintf(f, "usage: stdcpu-info [--verify] [--tensors] [--config COMPONENT] model.stdm\n"
                "  --verify            read every tensor and blob and check its CRC-32\n"
                "  --tensors           list every tensor (name, dtype, shape)\n"
-               "  --config COMPONENT  print the component's stored config JSON\n");
+               "  --config COMPONENT  print the component's stored config JSON\n"
+               "  --touch TENSOR      measure open time and resident memory before/after open and\n"
+               "                      after reading every byte of one tensor\n");
+}
+
+/* Resident set size in MB from /proc/self/statm (Linux), -1 elsewhere. */
+static double rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size, res;
+    if (!f)
+        return -1;
+    int ok = fscanf(f, "%ld %ld", &size, &res) == 2;
+    fclose(f);
+    return ok ? (double)res * (double)sysconf(_SC_PAGESIZE) / 1e6 : -1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void print_shape(const stdcpu_stdm_tensor *t)
@@ -28,12 +51,14 @@ static void print_shape(const stdcpu_stdm_tensor *t)
 int main(int argc, char **argv)
 {
     int verify = 0, list = 0;
-    const char *path = NULL, *config = NULL;
+    const char *path = NULL, *config = NULL, *touch = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--verify"))
             verify = 1;
         else if (!strcmp(argv[i], "--tensors"))
             list = 1;
+        else if (!strcmp(argv[i], "--touch") && i + 1 < argc)
+            touch = argv[++i];
         else if (!strcmp(argv[i], "--config") && i + 1 < argc)
             config = argv[++i];
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -52,9 +77,29 @@ int main(int argc, char **argv)
     }
     stdcpu_stdm *m;
     stdcpu_error err;
+    double rss0 = rss_mb(), t0 = now_s();
     if (stdcpu_stdm_open(&m, path, &err) != STDCPU_OK) {
         fprintf(stderr, "stdcpu-info: %s\n", err.msg);
         return 1;
+    }
+    if (touch) {
+        double t1 = now_s(), rss1 = rss_mb();
+        const stdcpu_stdm_tensor *t = stdcpu_stdm_find(m, touch);
+        if (!t) {
+            fprintf(stderr, "stdcpu-info: no tensor '%s'\n", touch);
+            stdcpu_stdm_close(m);
+            return 1;
+        }
+        unsigned sum = 0;
+        for (size_t i = 0; i < t->nbytes; i++)
+            sum += ((const unsigned char *)t->data)[i];
+        double t2 = now_s(), rss2 = rss_mb();
+        printf("open: %.1f ms; RSS %.1f MB before, %.1f MB after open, %.1f MB after touching %s (%zu bytes, "
+               "checksum %u)\n",
+               1e3 * (t1 - t0), rss0, rss1, rss2, touch, t->nbytes, sum);
+        printf("touch: %.1f ms\n", 1e3 * (t2 - t1));
+        stdcpu_stdm_close(m);
+        return 0;
     }
     if (config) {
         char name[256];
