@@ -154,7 +154,8 @@ void stdcpu_stylize_defaults(const stdcpu_model *m, stdcpu_stylize_opts *o)
         o->steps = 8;
         o->strength = 0.75;
         o->cfg = 6.0;
-        o->negative = stdcpu_std_negative_prompt;
+        /* without a vocabulary only empty prompts are possible */
+        o->negative = m->tok ? stdcpu_std_negative_prompt : "";
     } else { /* an LCM-LoRA student */
         o->scheduler = STDCPU_SCHED_LCM;
         o->steps = 4;
@@ -190,8 +191,19 @@ static stdcpu_status seeded_noise_fn(void *user, int stream, float *out, size_t 
     return STDCPU_OK;
 }
 
+/* CLIP's special ids: an empty prompt needs no vocabulary. */
+#define CLIP_BOS 49406
+#define CLIP_EOS 49407
+
 static stdcpu_status tokenize(const stdcpu_model *m, const char *text, int32_t pad, int64_t *ids, stdcpu_error *err)
 {
+    if (!m->tok) { /* only reached for empty text (checked by the caller) */
+        ids[0] = CLIP_BOS;
+        ids[1] = CLIP_EOS;
+        for (int i = 2; i < STDCPU_TOKENIZER_CONTEXT; i++)
+            ids[i] = pad;
+        return STDCPU_OK;
+    }
     int32_t t[STDCPU_TOKENIZER_CONTEXT];
     STDCPU_TRY(stdcpu_tokenizer_encode(m->tok, text ? text : "", pad, t, err));
     for (int i = 0; i < STDCPU_TOKENIZER_CONTEXT; i++)
@@ -237,9 +249,6 @@ stdcpu_status stdcpu_stylize(stdcpu_model *m, stdcpu_pool *pool, const stdcpu_im
     if (!m->tok && have_text)
         return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "this model has no tokenizer, so it cannot take a text prompt "
                            "(convert it with --tokenizer, or give only --style-image)");
-    if (!m->tok)
-        return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "this model has no tokenizer; even an empty prompt needs one "
-                           "(convert it with --tokenizer)");
     if (o->style_image && !m->have_ip_proj)
         return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "this model has no IP-Adapter, so it cannot take a style image "
                            "(convert it with --ip-adapter FILE --image-encoder DIR)");
@@ -271,7 +280,12 @@ stdcpu_status stdcpu_stylize(stdcpu_model *m, stdcpu_pool *pool, const stdcpu_im
     }
     stdcpu_image_to_chw_f32(&work, STDCPU_RANGE_PM1, image);
     /* tokenizer (pad EOS) for text_encoder, tokenizer_2 (pad 0) for text_encoder_2 */
-    const int32_t eos = stdcpu_tokenizer_eos(m->tok);
+    const int32_t eos = m->tok ? stdcpu_tokenizer_eos(m->tok) : CLIP_EOS;
+    if (!m->tok && stdcpu_clip_get_config(m->nets.te1)->vocab != CLIP_EOS + 1) {
+        s = stdcpu_fail(err, STDCPU_ERR_MISMATCH, "this model has no tokenizer and its text encoder is not CLIP's "
+                        "49408-token vocabulary");
+        goto done;
+    }
     if ((s = tokenize(m, o->prompt, eos, ids[0], err)) || (s = tokenize(m, o->negative, eos, ids[1], err)) ||
         (s = tokenize(m, o->prompt, 0, ids[2], err)) || (s = tokenize(m, o->negative, 0, ids[3], err)))
         goto done;
