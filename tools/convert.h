@@ -19,6 +19,7 @@ typedef struct convert_item {
     char *name; /* canonical, with component prefix */
     const stdcpu_st_tensor *src;
     int64_t row_begin, row_end;
+    int transpose; /* src is the 2-D transpose of the parameter */
     int ndim;
     int64_t shape[STDCPU_MAX_DIMS];
 } convert_item;

@@ -148,6 +148,7 @@ stdcpu_status convert_add_item(convert_job *job, const char *comp, const char *n
     it->src = src;
     it->row_begin = row_begin;
     it->row_end = row_end;
+    it->transpose = 0;
     it->ndim = ndim;
     for (int i = 0; i < ndim; i++)
         it->shape[i] = shape[i];
@@ -404,6 +405,16 @@ static stdcpu_status write_item(convert_job *job, const convert_item *it, const 
     stdcpu_status st = STDCPU_OK;
     if (!it->src) {
         convert_random_fill(it->name, it->ndim, it->shape, job->seed, f, n);
+    } else if (it->transpose) { /* [a, b] source -> [b, a] parameter */
+        float *all;
+        st = stdcpu_st_to_f32(it->src, &all, err);
+        if (st == STDCPU_OK) {
+            int64_t a = it->src->shape[0], b = it->src->shape[1];
+            for (int64_t i = 0; i < a; i++)
+                for (int64_t j = 0; j < b; j++)
+                    f[j * a + i] = all[i * b + j];
+            stdcpu_aligned_free(all);
+        }
     } else if (it->row_begin < 0) {
         st = stdcpu_st_read_f32(it->src, f, err);
     } else { /* a row slice of a fused tensor (OpenCLIP in_proj) */

@@ -53,13 +53,16 @@ typedef enum stdcpu_ckpt_layout {
 } stdcpu_ckpt_layout;
 
 /* One mapped tensor: the canonical name and how to get it from the
- * checkpoint: a plain copy of `src`, or (OpenCLIP fused attention) rows
- * [row_begin, row_end) of `src`, or (old VAE attention stored as 1x1 conv)
- * a reshape dropping trailing 1-dims. */
+ * checkpoint: a plain copy of `src` (same element count; the VAE attention
+ * stored as 1x1 convs [C,C,1,1] becomes Linear [C,C]), or (OpenCLIP fused
+ * attention) rows [row_begin, row_end) of `src`, or (OpenCLIP
+ * text_projection, stored [H, P]) the transpose of a 2-D `src`. */
 typedef struct stdcpu_ckpt_map {
     char *canonical;  /* e.g. "unet.down_blocks.0.resnets.0.conv1.weight" */
     char *src;        /* e.g. "model.diffusion_model.input_blocks.1.0.in_layers.2.weight" */
     int64_t row_begin, row_end; /* row slice of src along dim 0, or -1, -1 for all */
+    int transpose;
+    const stdcpu_param *param;  /* the canonical parameter (name, shape) in the list given */
 } stdcpu_ckpt_map;
 
 typedef struct stdcpu_ckpt_map_list {
@@ -70,11 +73,18 @@ typedef struct stdcpu_ckpt_map_list {
 
 void stdcpu_ckpt_map_list_free(stdcpu_ckpt_map_list *l);
 
+/* SDXL if the OpenCLIP bigG embedder is present, SD1 if any LDM prefix is,
+ * else UNKNOWN. has(name) tells whether the checkpoint holds a tensor. */
+stdcpu_ckpt_layout stdcpu_ckpt_detect(int (*has)(void *user, const char *name), void *user);
+
 /* For every parameter of `params` (canonical component `component`, whose
  * config is `config`), the single-file source name under `layout`. Component
- * is one of "unet", "vae", "text_encoder", "text_encoder_2". */
+ * is one of "unet", "vae", "text_encoder", "text_encoder_2". For CLIP-L, the
+ * older "cond_stage_model.transformer.embeddings..." naming (no "text_model.")
+ * is chosen when has(...) finds it (has may be NULL). */
 stdcpu_status stdcpu_ckpt_map_component(stdcpu_ckpt_layout layout, const char *component, const stdcpu_json *config,
-                                        const stdcpu_param_list *params, stdcpu_ckpt_map_list *out,
-                                        stdcpu_error *err);
+                                        const stdcpu_param_list *params,
+                                        int (*has)(void *user, const char *name), void *user,
+                                        stdcpu_ckpt_map_list *out, stdcpu_error *err);
 
 #endif
