@@ -137,6 +137,19 @@ int stdcpu_unicode_nfc(const uint32_t *in, size_t n, uint32_t **out, size_t *out
 {
     *out = NULL;
     *out_n = 0;
+    size_t lowest = 0; /* fast path: nothing at or above nfc_min -> NFC is a copy */
+    while (lowest < n && in[lowest] < stdcpu_unicode_nfc_min)
+        lowest++;
+    if (lowest == n) {
+        uint32_t *copy = malloc((n + 1) * sizeof *copy);
+        if (!copy)
+            return 0;
+        if (n)
+            memcpy(copy, in, n * sizeof *copy);
+        *out = copy;
+        *out_n = n;
+        return 1;
+    }
     /* decomposed length first (exact allocation) */
     size_t m = 0;
     uint32_t tmp[DECOMP_MAX];
@@ -174,7 +187,7 @@ int stdcpu_unicode_nfc(const uint32_t *in, size_t n, uint32_t **out, size_t *out
     for (size_t i = 0; i < m; i++) {
         uint32_t c = s[i];
         int cc = stdcpu_unicode_ccc(c);
-        if (starter != SIZE_MAX) {
+        if (starter != SIZE_MAX && c >= stdcpu_unicode_compose_second_min) {
             int blocked = w > starter + 1 && stdcpu_unicode_ccc(s[w - 1]) >= cc;
             uint32_t comp = blocked ? 0 : compose_pair(s[starter], c);
             if (comp) {
@@ -207,6 +220,8 @@ static size_t ligature(uint32_t c, uint32_t *out)
         char to[4];
     } lig[] = {{0x132, "IJ"}, {0x133, "ij"}, {0xFB00, "ff"}, {0xFB01, "fi"}, {0xFB02, "fl"},
                {0xFB03, "ffi"}, {0xFB04, "ffl"}, {0xFB05, "\x01t"}, {0xFB06, "st"}};
+    if (c < 0x132 || (c > 0x133 && c < 0xFB00) || c > 0xFB06)
+        return 0;
     for (size_t i = 0; i < sizeof lig / sizeof *lig; i++) {
         if (lig[i].cp != c)
             continue;

@@ -743,6 +743,8 @@ const stdcpu_unicode_ccc_range stdcpu_unicode_ccc_ranges[] = {
 };
 const size_t stdcpu_unicode_ccc_ranges_count = 382;
 const uint32_t stdcpu_unicode_nfc_min = 0xC0;
+/* No composition has a second character below this (Hangul V/T included). */
+const uint32_t stdcpu_unicode_compose_second_min = 0x300;
 
 /* ftfy fix_character_width: U+3000 and the NFKC forms of U+FF01..FFEF. */
 const stdcpu_unicode_map2 stdcpu_unicode_width_map[] = {

@@ -74,6 +74,7 @@ extern const size_t stdcpu_unicode_compose_index_count;
 extern const stdcpu_unicode_ccc_range stdcpu_unicode_ccc_ranges[];
 extern const size_t stdcpu_unicode_ccc_ranges_count;
 extern const uint32_t stdcpu_unicode_nfc_min;
+extern const uint32_t stdcpu_unicode_compose_second_min;
 extern const stdcpu_unicode_map2 stdcpu_unicode_width_map[];
 extern const size_t stdcpu_unicode_width_map_count;
 extern const uint16_t stdcpu_unicode_c1_map[32];

@@ -314,7 +314,10 @@ def gen_fix(path):
             line += item
         f.write(line + "\n};\n")
         f.write("const size_t stdcpu_unicode_ccc_ranges_count = %d;\n" % len(ccc))
-        f.write("const uint32_t stdcpu_unicode_nfc_min = 0x%X;\n\n" % nfc_min)
+        f.write("const uint32_t stdcpu_unicode_nfc_min = 0x%X;\n" % nfc_min)
+        f.write("/* No composition has a second character below this (Hangul V/T included). */\n")
+        f.write("const uint32_t stdcpu_unicode_compose_second_min = 0x%X;\n\n"
+                % min([decomp[i][2] for i in comp_index] + [0x1161]))
         f.write("/* ftfy fix_character_width: U+3000 and the NFKC forms of U+FF01..FFEF. */\n")
         f.write("const stdcpu_unicode_map2 stdcpu_unicode_width_map[] = {\n")
         line = "   "
