@@ -51,6 +51,7 @@ typedef struct vae_block {
 struct stdcpu_vae {
     stdcpu_vae_config cfg;
     int parts;
+    size_t band_bytes; /* row-band temporaries budget (VAE_BAND_BYTES) */
     /* encoder */
     stdcpu_conv2d_weight enc_conv_in, enc_conv_out, quant_conv;
     vae_block enc[STDCPU_VAE_MAX_BLOCKS];
@@ -341,6 +342,7 @@ stdcpu_status stdcpu_vae_load(stdcpu_vae **out, const stdcpu_wsrc *w, stdcpu_pre
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "vae: out of memory");
     stdcpu_status st = stdcpu_vae_config_parse(&v->cfg, stdcpu_wsrc_config(w), err);
     v->parts = parts & STDCPU_VAE_BOTH;
+    v->band_bytes = VAE_BAND_BYTES;
     if (st == STDCPU_OK && (parts & STDCPU_VAE_ENCODER))
         st = load_encoder(v, w, p, err);
     if (st == STDCPU_OK && (parts & STDCPU_VAE_DECODER))
@@ -355,6 +357,8 @@ stdcpu_status stdcpu_vae_load(stdcpu_vae **out, const stdcpu_wsrc *w, stdcpu_pre
 
 const stdcpu_vae_config *stdcpu_vae_get_config(const stdcpu_vae *v) { return &v->cfg; }
 
+void stdcpu_vae_set_band_bytes(stdcpu_vae *v, size_t bytes) { v->band_bytes = bytes ? bytes : VAE_BAND_BYTES; }
+
 /* ---- activation memory -----------------------------------------------------------
  * One block per call, used as a stack. Each layer consumes the map on top of
  * the stack and leaves its output in the same place (moved down when it was
@@ -366,6 +370,7 @@ typedef struct vctx {
     stdcpu_pool *pool;
     int plan;
     int nth;
+    size_t band_bytes;
     unsigned char *base;
     size_t cap, used, peak;
     stdcpu_error *err;
@@ -563,9 +568,9 @@ static stdcpu_status band_conv3(vctx *c, const stdcpu_conv2d_weight *cw, const v
     size_t row_bytes = W * O * sizeof(float) * (sc ? 2 : 1);
     if (in->kind != VIN_PLAIN)
         row_bytes += W * C * sizeof(float);
-    size_t R = VAE_BAND_BYTES / (row_bytes ? row_bytes : 1);
-    if (R < 8)
-        R = 8;
+    size_t R = c->band_bytes / (row_bytes ? row_bytes : 1);
+    if (R < 1)
+        R = 1;
     if (R >= H)
         R = H;
     const size_t rows_max = R < H ? R + 2 : H;
@@ -819,7 +824,7 @@ static int sizes_ok(size_t B, size_t H, size_t W)
 static stdcpu_status plan(const stdcpu_vae *v, vae_run_fn run, size_t B, size_t H, size_t W, int nth, size_t *peak,
                           stdcpu_error *err)
 {
-    vctx c = {.pool = NULL, .plan = 1, .nth = nth, .cap = SIZE_MAX, .err = err};
+    vctx c = {.pool = NULL, .plan = 1, .nth = nth, .band_bytes = v->band_bytes, .cap = SIZE_MAX, .err = err};
     STDCPU_TRY(run(&c, v, NULL, B, H, W, NULL));
     *peak = c.peak;
     return STDCPU_OK;
@@ -834,7 +839,7 @@ static stdcpu_status execute(const stdcpu_vae *v, vae_run_fn run, stdcpu_pool *p
     unsigned char *base = stdcpu_aligned_alloc(peak);
     if (!base)
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "vae: cannot allocate %zu bytes of activations", peak);
-    vctx c = {.pool = pool, .plan = 0, .nth = nth, .base = base, .cap = peak, .err = err};
+    vctx c = {.pool = pool, .plan = 0, .nth = nth, .band_bytes = v->band_bytes, .base = base, .cap = peak, .err = err};
     stdcpu_status st = run(&c, v, in, B, H, W, out);
     stdcpu_aligned_free(base);
     return st;

@@ -50,6 +50,10 @@ stdcpu_status stdcpu_vae_load(stdcpu_vae **out, const stdcpu_wsrc *w, stdcpu_pre
                               stdcpu_error *err);
 void stdcpu_vae_free(stdcpu_vae *v);
 const stdcpu_vae_config *stdcpu_vae_get_config(const stdcpu_vae *v);
+/* Budget of the row-band temporaries of the banded convolutions (default
+ * 64 MiB; 0 restores it). Smaller = less memory, more halo rows recomputed;
+ * results agree up to float reassociation (tests force 1-row bands). */
+void stdcpu_vae_set_band_bytes(stdcpu_vae *v, size_t bytes);
 
 /* Activation bytes one call needs (what the call allocates), 0 on invalid
  * sizes. Encoder: image B x H x W; decoder: latent B x h x w. */
