@@ -375,7 +375,7 @@ static void write_hf_pair(const char *gz, const char *vocab_path, const char *me
 
 static const char *const extra_strings[] = {
     "A photo of an astronaut riding a horse on Mars, 4k, trending on artstation",
-    "It's ITS it'S, they'VE we'll I'd \xc3\x9c" "ber na\xc3\xafve \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80!!",
+    "It's ITS it'S, they'VE we'll I'd \303\234ber na\xc3\xafve \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80!!",
     "&lt;b&gt; 1,000,000 \xce\xa3\xce\x91\xce\xa3 \xc4\xb0 \xef\xbc\xa1 x\xe2\x80\x8by",
     "\xff\xfe bad \xc0 bytes \xed\xa0\x80",
 };
