@@ -13,6 +13,10 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "simd/vec_avx2.h"
+#include "simd/vec_math.h"
+#include "simd/gemm_act_tmpl.h"
+
 #define MR 4
 
 static inline int32_t load4(const int8_t *p)
@@ -143,6 +147,7 @@ void stdcpu_gemm_init_avx2(stdcpu_gemm_kernels *k)
     k->q8_a_xor = 0;
     k->f32_absmax = f32_absmax_avx2;
     k->q8_quantize = q8_quantize_avx2;
+    k->f32_act_residual = gemm_f32_act_residual_vec;
 }
 
 /* ---- peak loops for the benchmarks (simd/gemm_peak.h) ---- */

@@ -12,6 +12,10 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "simd/vec_avx512.h"
+#include "simd/vec_math.h"
+#include "simd/gemm_act_tmpl.h"
+
 #define MR 8
 
 static inline int32_t load4(const int8_t *p)
@@ -127,6 +131,7 @@ void stdcpu_gemm_init_avx512vnni(stdcpu_gemm_kernels *k)
     k->q8_a_xor = 0x80;
     k->f32_absmax = f32_absmax_avx512;
     k->q8_quantize = q8_quantize_avx512;
+    k->f32_act_residual = gemm_f32_act_residual_vec;
 }
 
 /* ---- peak loops for the benchmarks (simd/gemm_peak.h) ---- */

@@ -8,6 +8,9 @@
  * folds them. 16 accumulators + 8 weight registers + 2 activation registers.
  */
 #include "simd/gemm_neon_common.h"
+#include "simd/vec_neon.h"
+#include "simd/vec_math.h"
+#include "simd/gemm_act_tmpl.h"
 
 #define MR 2
 
@@ -84,6 +87,7 @@ void stdcpu_gemm_init_neon(stdcpu_gemm_kernels *k)
     k->q8_a_xor = 0;
     k->f32_absmax = f32_absmax_neon;
     k->q8_quantize = q8_quantize_neon;
+    k->f32_act_residual = gemm_f32_act_residual_vec;
 }
 
 /* ---- peak loops for the benchmarks (simd/gemm_peak.h) ---- */
