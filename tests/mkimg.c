@@ -8,28 +8,13 @@
 
 #include "io/image.h"
 
-static int write_png(const char *kind, int w, int h, const char *path)
+/* The libpng part, apart so that nothing it keeps across setjmp changes. */
+static int encode(FILE *f, int w, int h, int ct, int depth, int ch, unsigned char *row)
 {
-    int ct, depth = 8, ch;
-    if (!strcmp(kind, "rgb"))
-        ct = PNG_COLOR_TYPE_RGB, ch = 3;
-    else if (!strcmp(kind, "rgba"))
-        ct = PNG_COLOR_TYPE_RGB_ALPHA, ch = 4;
-    else if (!strcmp(kind, "gray"))
-        ct = PNG_COLOR_TYPE_GRAY, ch = 1;
-    else if (!strcmp(kind, "gray16"))
-        ct = PNG_COLOR_TYPE_GRAY, ch = 1, depth = 16;
-    else if (!strcmp(kind, "palette"))
-        ct = PNG_COLOR_TYPE_PALETTE, ch = 1;
-    else
-        return 2;
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return 1;
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png_create_info_struct(png);
     if (setjmp(png_jmpbuf(png))) {
-        fclose(f);
+        png_destroy_write_struct(&png, &info);
         return 1;
     }
     png_init_io(png, f);
@@ -42,8 +27,6 @@ static int write_png(const char *kind, int w, int h, const char *path)
         png_set_PLTE(png, info, pal, 256);
     }
     png_write_info(png, info);
-    const size_t stride = (size_t)w * ch * (depth / 8);
-    unsigned char *row = malloc(stride);
     for (int y = 0; y < h; y++) {
         for (int x = 0; x < w; x++)
             for (int c = 0; c < ch; c++) {
@@ -62,8 +45,31 @@ static int write_png(const char *kind, int w, int h, const char *path)
     }
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
+    return 0;
+}
+
+static int write_png(const char *kind, int w, int h, const char *path)
+{
+    int ct, depth = 8, ch;
+    if (!strcmp(kind, "rgb"))
+        ct = PNG_COLOR_TYPE_RGB, ch = 3;
+    else if (!strcmp(kind, "rgba"))
+        ct = PNG_COLOR_TYPE_RGB_ALPHA, ch = 4;
+    else if (!strcmp(kind, "gray"))
+        ct = PNG_COLOR_TYPE_GRAY, ch = 1;
+    else if (!strcmp(kind, "gray16"))
+        ct = PNG_COLOR_TYPE_GRAY, ch = 1, depth = 16;
+    else if (!strcmp(kind, "palette"))
+        ct = PNG_COLOR_TYPE_PALETTE, ch = 1;
+    else
+        return 2;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return 1;
+    unsigned char *row = malloc((size_t)w * ch * (depth / 8));
+    int rc = row ? encode(f, w, h, ct, depth, ch, row) : 1;
     free(row);
-    return fclose(f) ? 1 : 0;
+    return fclose(f) || rc ? 1 : 0;
 }
 
 int main(int argc, char **argv)
