@@ -1,7 +1,7 @@
 /* Attention: every ISA's kernel (through the threaded entry point) against
  * a naive O(N^2) double-precision reference, with strided / fused q-k-v,
  * batches, causal and additive -inf masks, f16 K/V, extreme logits, and
- * thread counts 1..3 (bit-identical: queries never mix across threads). */
+ * thread counts 1 and 3 (bit-identical: queries never mix across threads). */
 #include <math.h>
 #include <stdint.h>
 
@@ -10,11 +10,21 @@
 #include "simd/dispatch.h"
 #include "testutil.h"
 
+/* Next ISA table whose attention kernel differs from every earlier one
+ * (neondot reuses the NEON kernel: testing it twice under qemu is waste). */
 static int next_table(int i, const stdcpu_kernels **k)
 {
-    for (; i < STDCPU_ISA_COUNT; i++)
-        if ((*k = stdcpu_kernels_for_isa((stdcpu_isa)i)) != NULL)
+    for (; i < STDCPU_ISA_COUNT; i++) {
+        if ((*k = stdcpu_kernels_for_isa((stdcpu_isa)i)) == NULL)
+            continue;
+        int seen = 0;
+        for (int j = 0; j < i; j++) {
+            const stdcpu_kernels *e = stdcpu_kernels_for_isa((stdcpu_isa)j);
+            seen |= e && e->attn.attend == (*k)->attn.attend;
+        }
+        if (!seen)
             return i;
+    }
     return -1;
 }
 #define FOR_EACH_TABLE(k) \
@@ -129,7 +139,7 @@ static void run_case(const attn_case *tc, stdcpu_pool **pools, double tol)
     const stdcpu_kernels *k;
     FOR_EACH_TABLE(k)
     {
-        for (int t = 1; t <= 3; t++) {
+        for (int t = 1; t <= 3; t += 2) {
             float *o = t == 1 ? o1 : o2;
             for (size_t i = 0; i < n; i++)
                 o[i] = NAN;
@@ -197,7 +207,7 @@ START_TEST(test_cross_shapes_vs_double)
         for (size_t di = 0; di < 5; di++) {
             /* each (N, d) with one Tk, cycling so every Tk meets every N and d */
             const size_t tk = tks[(ni + di) % 4];
-            if (Ns[ni] * tk * ds[di] > 20000000)
+            if (Ns[ni] * tk * ds[di] > 8000000)
                 continue; /* keeps the suite fast under qemu */
             attn_case tc = {.B = 1, .heads = 2, .d = ds[di], .tq = Ns[ni], .tk = tk, .qscale = 1};
             run_case(&tc, pools, ATTN_TOL);

@@ -12,12 +12,23 @@
 static const size_t sizes[] = {1, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 1031};
 #define NSIZES (sizeof sizes / sizeof *sizes)
 
-/* The tables to compare: every ISA this CPU and build have, scalar included. */
+/* The tables to compare: every ISA this CPU and build have, scalar
+ * included, skipping a table whose element-wise kernels are all the same as
+ * an earlier one's (neondot = neon). */
 static int next_table(int i, const stdcpu_kernels **k)
 {
-    for (; i < STDCPU_ISA_COUNT; i++)
-        if ((*k = stdcpu_kernels_for_isa((stdcpu_isa)i)) != NULL)
+    for (; i < STDCPU_ISA_COUNT; i++) {
+        if ((*k = stdcpu_kernels_for_isa((stdcpu_isa)i)) == NULL)
+            continue;
+        int seen = 0;
+        for (int j = 0; j < i; j++) {
+            const stdcpu_kernels *e = stdcpu_kernels_for_isa((stdcpu_isa)j);
+            seen |= e && !memcmp(&e->eltwise, &(*k)->eltwise, sizeof e->eltwise) &&
+                    !memcmp(&e->norm, &(*k)->norm, sizeof e->norm);
+        }
+        if (!seen)
             return i;
+    }
     return -1;
 }
 #define FOR_EACH_TABLE(k) \
@@ -287,7 +298,7 @@ static void run_op(stdcpu_pool *pool, const stdcpu_kernels *k, int op, const flo
 
 START_TEST(test_entry_points_threads)
 {
-    const size_t n = 100003, rows = 37, F = 1283;
+    const size_t n = 40009, rows = 29, F = 683;
     stdcpu_test_rng r = {0x777u};
     float *x = fill(&r, n + 1, -5.0f, 5.0f);
     float *y1 = calloc(n, sizeof(float)), *y2 = calloc(n, sizeof(float));
