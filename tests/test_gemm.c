@@ -292,6 +292,15 @@ START_TEST(test_linear_op_every_isa_and_thread_count)
                         }
                     }
                 }
+                /* q8 results do not depend on the thread count, bit for bit */
+                {
+                    float *y1 = malloc(M * N * sizeof(float));
+                    const stdcpu_kernels *best = stdcpu_kernels_get();
+                    ck_assert_int_eq(stdcpu_linear_ex(pools[0], best, &lq, x, y, M, r, act, NULL), STDCPU_OK);
+                    ck_assert_int_eq(stdcpu_linear_ex(pools[2], best, &lq, x, y1, M, r, act, NULL), STDCPU_OK);
+                    ck_assert(!memcmp(y, y1, M * N * sizeof(float)));
+                    free(y1);
+                }
                 /* in-place residual (y += linear(x)) */
                 memcpy(y, res, M * N * sizeof(float));
                 ck_assert_int_eq(stdcpu_linear(pools[1], &lq, x, y, M, y, STDCPU_ACT_NONE, NULL), STDCPU_OK);

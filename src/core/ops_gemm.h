@@ -50,8 +50,10 @@ stdcpu_status stdcpu_linear_weight_init_q8(stdcpu_linear_weight *lw, const int8_
                                            size_t k, stdcpu_error *err);
 void stdcpu_linear_weight_free(stdcpu_linear_weight *lw);
 
-/* y [M, n] = act(x [M, k] . W^T + bias) + residual [M, n] (residual may be
- * NULL; it may alias y). pool may be NULL (single thread). */
+/* y [M, n] = act(x [M, k] . W^T + bias) + residual [M, n]. residual may be
+ * NULL, or exactly y when act is NONE (y += x.W^T + b); any other overlap of
+ * x, y, residual is not allowed. pool may be NULL (single thread). q8 results
+ * are bit-identical for every thread count. */
 stdcpu_status stdcpu_linear(stdcpu_pool *pool, const stdcpu_linear_weight *lw, const float *x,
                             float *y, size_t M, const float *residual, stdcpu_act act,
                             stdcpu_error *err);
@@ -84,7 +86,8 @@ void stdcpu_conv2d_weight_free(stdcpu_conv2d_weight *cw);
 size_t stdcpu_conv2d_out_size(size_t in, size_t k, size_t stride, size_t pad);
 
 /* y [B, Ho, Wo, O] = act(conv(x [B, H, W, I]) + bias) + residual [B, Ho, Wo, O]
- * (NHWC; residual may be NULL or alias y). Zero padding `pad` on all sides. */
+ * (NHWC; residual as for stdcpu_linear). Zero padding `pad` (< kernel size)
+ * on all sides; Ho = (H + 2 pad - kh) / stride + 1. */
 stdcpu_status stdcpu_conv2d(stdcpu_pool *pool, const stdcpu_conv2d_weight *cw, const float *x,
                             size_t B, size_t H, size_t W, size_t stride, size_t pad, float *y,
                             const float *residual, stdcpu_act act, stdcpu_error *err);
