@@ -118,6 +118,10 @@ static int check_truncations(const test_buf *b, size_t step, const char *name, i
             ck_assert_msg(st == STDCPU_ERR_FORMAT, "%s at %zu: status %d: %s", name, n, st, err.msg);
             ck_assert_msg(!strncmp(err.msg, name, strlen(name)), "message without file name: %s", err.msg);
             ck_assert_ptr_null(strchr(err.msg, '\n'));
+            /* Past the magic bytes the cause must be named as truncation. */
+            if (n >= 16)
+                ck_assert_msg(strstr(err.msg, "truncated") != NULL, "%s at %zu of %zu: %s", name, n, b->size,
+                              err.msg);
         }
         free(copy);
         tried++;

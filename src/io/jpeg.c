@@ -60,7 +60,9 @@ stdcpu_status stdcpu_jpeg_decode(const uint8_t *data, size_t size, const char *n
         free(pixels);
         if (early != STDCPU_OK)
             return early;
-        return stdcpu_fail(err, STDCPU_ERR_FORMAT, "%s: corrupt JPEG (libjpeg: %s)", name, jerr.msg);
+        /* A premature end (warned first) makes the later error a symptom. */
+        return stdcpu_fail(err, STDCPU_ERR_FORMAT, "%s: %s JPEG (libjpeg: %s)", name,
+                           jerr.truncated ? "truncated" : "corrupt", jerr.msg);
     }
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
