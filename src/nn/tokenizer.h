@@ -26,6 +26,15 @@
  *      (lowest-rank pair first, all its occurrences left to right).
  * Ids for the model: [bos] + the first 75 BPE ids + [eos], padded to 77.
  *
+ * Character classes come from Unicode 14 (Python 3.11's unicodedata): code
+ * points assigned later count as neither letter nor number, where a newer
+ * `regex` module may differ. U+0345, which the reference regex matches with no
+ * alternative under IGNORECASE, is dropped like white space; "'" + U+017F
+ * (long s) is the contraction 's, as in the reference.
+ * Hugging Face merges.txt: every line after an optional "#version" header is
+ * a merge (the slow HF tokenizer would stop after 48894; CLIP has exactly
+ * that many).
+ *
  * Bounds: the whole input is processed (so the count of BPE tokens before
  * truncation is exact) in O(n log n) time and O(n) memory; inputs longer than
  * STDCPU_TOKENIZER_MAX_INPUT bytes are refused with STDCPU_ERR_LIMIT.
