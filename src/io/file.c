@@ -155,7 +155,8 @@ stdcpu_status stdcpu_atomic_open(const char *path, stdcpu_atomic_file **out, std
     int e = 0;
     for (int attempt = 0; attempt < 100; attempt++) {
         seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-        snprintf(tmp, plen + 64, "%.*s.%s.%08llx.tmp", (int)dir_len, path, base, (seed >> 32) & 0xffffffffULL);
+        /* The base name is shortened so the temporary name fits NAME_MAX. */
+        snprintf(tmp, plen + 64, "%.*s.%.200s.%08llx.tmp", (int)dir_len, path, base, (seed >> 32) & 0xffffffffULL);
         f->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (f->fd >= 0)
             break;
