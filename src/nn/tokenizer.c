@@ -106,17 +106,19 @@ typedef struct bpe_sym {
     int32_t next; /* -1 at the end */
 } bpe_sym;
 
-/* A candidate merge of symbol `pos` with its right neighbour. */
+/* A candidate merge of symbol `pos` with its right neighbour. A pair's rank
+ * identifies it (one rank per pair), so a candidate is still valid when the
+ * pair now at pos has the same rank. */
 typedef struct bpe_cand {
-    int32_t rank, pos, left, right;
+    int32_t rank, pos;
 } bpe_cand;
 
 /* Growable scratch reused across the pieces of one call. */
 typedef struct bpe_work {
     bpe_sym *sym;
+    size_t sym_cap;
     bpe_cand *heap, *pending;
-    size_t cap; /* symbols; heap and pending hold 3*cap */
-    size_t heap_n, pending_n;
+    size_t heap_n, heap_cap, pending_n, pending_cap;
     /* where the ids go */
     int32_t *ids;
     size_t ids_cap, count;
@@ -127,8 +129,24 @@ static int cand_less(const bpe_cand *a, const bpe_cand *b)
     return a->rank != b->rank ? a->rank < b->rank : a->pos < b->pos;
 }
 
-static void heap_push(bpe_work *w, bpe_cand c)
+/* Room for one more element in a growable candidate array (0: no memory). */
+static int cand_room(bpe_cand **a, size_t n, size_t *cap)
 {
+    if (n < *cap)
+        return 1;
+    size_t ncap = *cap < 64 ? 64 : *cap * 2;
+    bpe_cand *na = realloc(*a, ncap * sizeof *na);
+    if (!na)
+        return 0;
+    *a = na;
+    *cap = ncap;
+    return 1;
+}
+
+static int heap_push(bpe_work *w, bpe_cand c)
+{
+    if (!cand_room(&w->heap, w->heap_n, &w->heap_cap))
+        return 0;
     size_t i = w->heap_n++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
@@ -138,6 +156,7 @@ static void heap_push(bpe_work *w, bpe_cand c)
         i = p;
     }
     w->heap[i] = c;
+    return 1;
 }
 
 static bpe_cand heap_pop(bpe_work *w)
@@ -160,26 +179,33 @@ static bpe_cand heap_pop(bpe_work *w)
     return top;
 }
 
-/* Queues the pair starting at symbol pos (if it is a merge rule). */
-static void consider_pair(const stdcpu_tokenizer *tok, bpe_work *w, int32_t pos, int to_pending)
+/* The merge rule of the pair starting at symbol pos, or NULL. */
+static const merge_slot *pair_at(const stdcpu_tokenizer *tok, const bpe_work *w, int32_t pos)
 {
-    if (pos < 0 || w->sym[pos].next < 0)
-        return;
-    int32_t l = w->sym[pos].id, r = w->sym[w->sym[pos].next].id;
-    const merge_slot *m = merge_find(tok, l, r);
-    if (!m)
-        return;
-    bpe_cand c = {m->rank, pos, l, r};
-    if (to_pending)
-        w->pending[w->pending_n++] = c;
-    else
-        heap_push(w, c);
+    if (pos < 0 || w->sym[pos].id < 0 || w->sym[pos].next < 0)
+        return NULL;
+    return merge_find(tok, w->sym[pos].id, w->sym[w->sym[pos].next].id);
 }
 
-static int cand_valid(const bpe_work *w, const bpe_cand *c)
+/* Queues the pair starting at symbol pos if it is a merge rule (0: no memory). */
+static int consider_pair(const stdcpu_tokenizer *tok, bpe_work *w, int32_t pos, int to_pending)
 {
-    const bpe_sym *s = &w->sym[c->pos];
-    return s->id == c->left && s->next >= 0 && w->sym[s->next].id == c->right;
+    const merge_slot *m = pair_at(tok, w, pos);
+    if (!m)
+        return 1;
+    bpe_cand c = {m->rank, pos};
+    if (!to_pending)
+        return heap_push(w, c);
+    if (!cand_room(&w->pending, w->pending_n, &w->pending_cap))
+        return 0;
+    w->pending[w->pending_n++] = c;
+    return 1;
+}
+
+static const merge_slot *cand_valid(const stdcpu_tokenizer *tok, const bpe_work *w, const bpe_cand *c)
+{
+    const merge_slot *m = pair_at(tok, w, c->pos);
+    return m && m->rank == c->rank ? m : NULL;
 }
 
 static void emit_id(bpe_work *w, int32_t id)
@@ -189,37 +215,28 @@ static void emit_id(bpe_work *w, int32_t id)
     w->count++;
 }
 
-static stdcpu_status bpe_reserve(bpe_work *w, size_t n, stdcpu_error *err)
-{
-    if (n <= w->cap)
-        return STDCPU_OK;
-    size_t cap = n < 64 ? 64 : n;
-    bpe_sym *s = realloc(w->sym, cap * sizeof *s);
-    if (s)
-        w->sym = s;
-    bpe_cand *h = s ? realloc(w->heap, 3 * cap * sizeof *h) : NULL;
-    if (h)
-        w->heap = h;
-    bpe_cand *p = h ? realloc(w->pending, 3 * cap * sizeof *p) : NULL;
-    if (!p)
-        return stdcpu_fail(err, STDCPU_ERR_NOMEM, "tokenizer: out of memory (BPE)");
-    w->pending = p;
-    w->cap = cap;
-    return STDCPU_OK;
-}
+#define BPE_NOMEM(err) stdcpu_fail(err, STDCPU_ERR_NOMEM, "tokenizer: out of memory (BPE)")
 
 /* BPE of one piece given as UTF-8 bytes, in the reference's order: take the
  * lowest-ranked pair present, merge all its occurrences left to right, repeat.
  * With a heap ordered by (rank, position) one "round" pops every candidate of
  * the current rank in position order; pairs created during a round are
  * queued only after it, exactly as the reference recomputes its minimum
- * only after a full pass. O(n log n) in the piece length. */
+ * only after a full pass. O(n log n) time, O(n) memory in the piece length
+ * (at most 3n candidates: n - 1 initial pairs, two per merge). */
 static stdcpu_status bpe_piece(const stdcpu_tokenizer *tok, bpe_work *w, const unsigned char *bytes, size_t n,
                                stdcpu_error *err)
 {
     if (n > INT32_MAX)
         return stdcpu_fail(err, STDCPU_ERR_LIMIT, "tokenizer: piece too long");
-    STDCPU_TRY(bpe_reserve(w, n, err));
+    if (n > w->sym_cap) {
+        size_t cap = n < 64 ? 64 : n;
+        bpe_sym *s = realloc(w->sym, cap * sizeof *s);
+        if (!s)
+            return BPE_NOMEM(err);
+        w->sym = s;
+        w->sym_cap = cap;
+    }
     for (size_t i = 0; i < n; i++) {
         w->sym[i].id = i + 1 == n ? tok->byte_end_id[bytes[i]] : tok->byte_id[bytes[i]];
         w->sym[i].prev = (int32_t)i - 1;
@@ -227,10 +244,12 @@ static stdcpu_status bpe_piece(const stdcpu_tokenizer *tok, bpe_work *w, const u
     }
     w->heap_n = 0;
     for (size_t i = 0; i + 1 < n; i++)
-        consider_pair(tok, w, (int32_t)i, 0);
+        if (!consider_pair(tok, w, (int32_t)i, 0))
+            return BPE_NOMEM(err);
     while (w->heap_n > 0) {
         bpe_cand c = heap_pop(w);
-        if (!cand_valid(w, &c))
+        const merge_slot *m = cand_valid(tok, w, &c);
+        if (!m)
             continue;
         int32_t rank = c.rank;
         w->pending_n = 0;
@@ -238,28 +257,25 @@ static stdcpu_status bpe_piece(const stdcpu_tokenizer *tok, bpe_work *w, const u
             /* merge c.pos with its right neighbour */
             bpe_sym *s = &w->sym[c.pos];
             int32_t right = s->next;
-            s->id = merge_find(tok, c.left, c.right)->result;
+            s->id = m->result;
             s->next = w->sym[right].next;
             if (s->next >= 0)
                 w->sym[s->next].prev = c.pos;
             w->sym[right].id = -1;
-            consider_pair(tok, w, s->prev, 1);
-            consider_pair(tok, w, c.pos, 1);
-            /* the next candidate of the same rank, if any */
-            int more = 0;
-            while (w->heap_n > 0 && w->heap[0].rank == rank) {
+            if (!consider_pair(tok, w, s->prev, 1) || !consider_pair(tok, w, c.pos, 1))
+                return BPE_NOMEM(err);
+            /* the next valid candidate of the same rank, if any */
+            m = NULL;
+            while (!m && w->heap_n > 0 && w->heap[0].rank == rank) {
                 c = heap_pop(w);
-                if (cand_valid(w, &c)) {
-                    more = 1;
-                    break;
-                }
+                m = cand_valid(tok, w, &c);
             }
-            if (!more)
+            if (!m)
                 break;
         }
         for (size_t i = 0; i < w->pending_n; i++)
-            if (cand_valid(w, &w->pending[i]))
-                heap_push(w, w->pending[i]);
+            if (cand_valid(tok, w, &w->pending[i]) && !heap_push(w, w->pending[i]))
+                return BPE_NOMEM(err);
     }
     for (int32_t i = 0; i >= 0; i = w->sym[i].next)
         emit_id(w, w->sym[i].id);
