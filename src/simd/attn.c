@@ -22,7 +22,7 @@ static float key_elem(const stdcpu_attn_job *job, const float *kf, const uint16_
     return kf ? kf[j * stride + c] : stdcpu_f16_to_f32(kh[j * stride + c]);
 }
 
-static void attend_scalar(const stdcpu_attn_job *job)
+static void f32_attn_online_scalar(const stdcpu_attn_job *job)
 {
     const size_t d = job->d;
     float *acc = job->scratch;
@@ -62,6 +62,6 @@ static void attend_scalar(const stdcpu_attn_job *job)
     }
 }
 
-void stdcpu_attn_init_scalar(stdcpu_attn_kernels *k) { k->attend = attend_scalar; }
+void stdcpu_attn_init_scalar(stdcpu_attn_kernels *k) { k->attend = f32_attn_online_scalar; }
 
 int stdcpu_attn_complete(const stdcpu_attn_kernels *k) { return k->attend != NULL; }

@@ -8,4 +8,4 @@
 #define ATTN_NV 2
 #include "simd/attn_tmpl.h"
 
-void stdcpu_attn_init_avx2(stdcpu_attn_kernels *k) { k->attend = VF_FN(attend); }
+void stdcpu_attn_init_avx2(stdcpu_attn_kernels *k) { k->attend = VF_FN(f32_attn_flash_q64k64); }

@@ -8,4 +8,4 @@
 #define ATTN_NV 4
 #include "simd/attn_tmpl.h"
 
-void stdcpu_attn_init_neon(stdcpu_attn_kernels *k) { k->attend = VF_FN(attend); }
+void stdcpu_attn_init_neon(stdcpu_attn_kernels *k) { k->attend = VF_FN(f32_attn_flash_q64k64); }

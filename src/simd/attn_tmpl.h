@@ -126,7 +126,7 @@ static void VF_FN(attn_f16_tile)(const uint16_t *src, size_t stride, size_t n, s
     }
 }
 
-static void VF_FN(attend)(const stdcpu_attn_job *job)
+static void VF_FN(f32_attn_flash_q64k64)(const stdcpu_attn_job *job)
 {
     const size_t d = job->d, dp = (d + 15) / 16 * 16;
     float *qt = job->scratch;     /* [dp][AQT] scaled Q^T */

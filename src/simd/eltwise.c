@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-static void silu_scalar(float *y, const float *x, size_t n)
+static void f32_silu_scalar(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = x[i] / (1.0f + expf(-x[i]));
@@ -12,13 +12,13 @@ static void silu_scalar(float *y, const float *x, size_t n)
 
 static float gelu_one(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
 
-static void gelu_scalar(float *y, const float *x, size_t n)
+static void f32_gelu_scalar(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = gelu_one(x[i]);
 }
 
-static void gelu_tanh_scalar(float *y, const float *x, size_t n)
+static void f32_gelu_tanh_scalar(float *y, const float *x, size_t n)
 {
     const float k = 0.79788456080286536f; /* sqrt(2/pi) */
     for (size_t i = 0; i < n; i++) {
@@ -27,13 +27,13 @@ static void gelu_tanh_scalar(float *y, const float *x, size_t n)
     }
 }
 
-static void quick_gelu_scalar(float *y, const float *x, size_t n)
+static void f32_quick_gelu_scalar(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
 }
 
-static void geglu_scalar(float *y, const float *x, size_t rows, size_t F)
+static void f32_geglu_scalar(float *y, const float *x, size_t rows, size_t F)
 {
     for (size_t r = 0; r < rows; r++) {
         const float *hidden = x + r * 2 * F, *gate = hidden + F;
@@ -43,26 +43,26 @@ static void geglu_scalar(float *y, const float *x, size_t rows, size_t F)
     }
 }
 
-static void add_scalar(float *y, const float *a, const float *b, size_t n)
+static void f32_add_scalar(float *y, const float *a, const float *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = a[i] + b[i];
 }
 
-static void axpby_scalar(float *y, float a, const float *x, float b, size_t n)
+static void f32_axpby_scalar(float *y, float a, const float *x, float b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = a * x[i] + b * y[i];
 }
 
-static void add_bias_scalar(float *y, const float *x, const float *bias, size_t rows, size_t C)
+static void f32_add_bias_scalar(float *y, const float *x, const float *bias, size_t rows, size_t C)
 {
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < C; c++)
             y[r * C + c] = x[r * C + c] + bias[c];
 }
 
-static void softmax_scalar(float *y, const float *x, size_t n)
+static void f32_softmax_scalar(float *y, const float *x, size_t n)
 {
     float m = -INFINITY;
     for (size_t i = 0; i < n; i++)
@@ -157,15 +157,15 @@ static void bf16_to_f32_scalar(float *y, const uint16_t *x, size_t n)
 
 void stdcpu_eltwise_init_scalar(stdcpu_eltwise_kernels *k)
 {
-    k->silu = silu_scalar;
-    k->gelu = gelu_scalar;
-    k->gelu_tanh = gelu_tanh_scalar;
-    k->quick_gelu = quick_gelu_scalar;
-    k->geglu = geglu_scalar;
-    k->add = add_scalar;
-    k->axpby = axpby_scalar;
-    k->add_bias = add_bias_scalar;
-    k->softmax = softmax_scalar;
+    k->silu = f32_silu_scalar;
+    k->gelu = f32_gelu_scalar;
+    k->gelu_tanh = f32_gelu_tanh_scalar;
+    k->quick_gelu = f32_quick_gelu_scalar;
+    k->geglu = f32_geglu_scalar;
+    k->add = f32_add_scalar;
+    k->axpby = f32_axpby_scalar;
+    k->add_bias = f32_add_bias_scalar;
+    k->softmax = f32_softmax_scalar;
     k->f32_to_f16 = f32_to_f16_scalar;
     k->f16_to_f32 = f16_to_f32_scalar;
     k->bf16_to_f32 = bf16_to_f32_scalar;

@@ -18,12 +18,12 @@
         }                                              \
     } while (0)
 
-static void VF_FN(silu)(float *y, const float *x, size_t n)
+static void VF_FN(f32_silu)(float *y, const float *x, size_t n)
 {
     VF_UNARY_LOOP(y, x, n, vf_mul(v, vf_sigmoid(v)));
 }
 
-static void VF_FN(gelu)(float *y, const float *x, size_t n) { VF_UNARY_LOOP(y, x, n, vf_gelu(v)); }
+static void VF_FN(f32_gelu)(float *y, const float *x, size_t n) { VF_UNARY_LOOP(y, x, n, vf_gelu(v)); }
 
 /* 0.5 (1 + tanh(u)) = sigmoid(2u) */
 static inline vf VF_FN(gelu_tanh_v)(vf v)
@@ -33,17 +33,17 @@ static inline vf VF_FN(gelu_tanh_v)(vf v)
     return vf_mul(v, vf_sigmoid(u2));
 }
 
-static void VF_FN(gelu_tanh)(float *y, const float *x, size_t n)
+static void VF_FN(f32_gelu_tanh)(float *y, const float *x, size_t n)
 {
     VF_UNARY_LOOP(y, x, n, VF_FN(gelu_tanh_v)(v));
 }
 
-static void VF_FN(quick_gelu)(float *y, const float *x, size_t n)
+static void VF_FN(f32_quick_gelu)(float *y, const float *x, size_t n)
 {
     VF_UNARY_LOOP(y, x, n, vf_mul(v, vf_sigmoid(vf_mul(vf_set1(1.702f), v))));
 }
 
-static void VF_FN(geglu)(float *y, const float *x, size_t rows, size_t F)
+static void VF_FN(f32_geglu)(float *y, const float *x, size_t rows, size_t F)
 {
     for (size_t r = 0; r < rows; r++) {
         const float *hidden = x + r * 2 * F, *gate = hidden + F;
@@ -57,7 +57,7 @@ static void VF_FN(geglu)(float *y, const float *x, size_t rows, size_t F)
     }
 }
 
-static void VF_FN(add)(float *y, const float *a, const float *b, size_t n)
+static void VF_FN(f32_add)(float *y, const float *a, const float *b, size_t n)
 {
     size_t i = 0;
     for (; i + VF_N <= n; i += VF_N)
@@ -66,7 +66,7 @@ static void VF_FN(add)(float *y, const float *a, const float *b, size_t n)
         vf_storen(y + i, vf_add(vf_loadn(a + i, n - i), vf_loadn(b + i, n - i)), n - i);
 }
 
-static void VF_FN(axpby)(float *y, float a, const float *x, float b, size_t n)
+static void VF_FN(f32_axpby)(float *y, float a, const float *x, float b, size_t n)
 {
     const vf va = vf_set1(a), vb = vf_set1(b);
     size_t i = 0;
@@ -76,13 +76,13 @@ static void VF_FN(axpby)(float *y, float a, const float *x, float b, size_t n)
         vf_storen(y + i, vf_fma(va, vf_loadn(x + i, n - i), vf_mul(vb, vf_loadn(y + i, n - i))), n - i);
 }
 
-static void VF_FN(add_bias)(float *y, const float *x, const float *bias, size_t rows, size_t C)
+static void VF_FN(f32_add_bias)(float *y, const float *x, const float *bias, size_t rows, size_t C)
 {
     for (size_t r = 0; r < rows; r++)
-        VF_FN(add)(y + r * C, x + r * C, bias, C);
+        VF_FN(f32_add)(y + r * C, x + r * C, bias, C);
 }
 
-static void VF_FN(softmax)(float *y, const float *x, size_t n)
+static void VF_FN(f32_softmax)(float *y, const float *x, size_t n)
 {
     const vf ninf = vf_set1(-INFINITY);
     vf vm = ninf;
@@ -147,15 +147,15 @@ static void VF_FN(bf16_to_f32)(float *y, const uint16_t *x, size_t n)
 
 static void VF_FN(eltwise_fill)(stdcpu_eltwise_kernels *k)
 {
-    k->silu = VF_FN(silu);
-    k->gelu = VF_FN(gelu);
-    k->gelu_tanh = VF_FN(gelu_tanh);
-    k->quick_gelu = VF_FN(quick_gelu);
-    k->geglu = VF_FN(geglu);
-    k->add = VF_FN(add);
-    k->axpby = VF_FN(axpby);
-    k->add_bias = VF_FN(add_bias);
-    k->softmax = VF_FN(softmax);
+    k->silu = VF_FN(f32_silu);
+    k->gelu = VF_FN(f32_gelu);
+    k->gelu_tanh = VF_FN(f32_gelu_tanh);
+    k->quick_gelu = VF_FN(f32_quick_gelu);
+    k->geglu = VF_FN(f32_geglu);
+    k->add = VF_FN(f32_add);
+    k->axpby = VF_FN(f32_axpby);
+    k->add_bias = VF_FN(f32_add_bias);
+    k->softmax = VF_FN(f32_softmax);
     k->f32_to_f16 = VF_FN(f32_to_f16);
     k->f16_to_f32 = VF_FN(f16_to_f32);
     k->bf16_to_f32 = VF_FN(bf16_to_f32);

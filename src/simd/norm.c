@@ -3,14 +3,14 @@
 
 #include <math.h>
 
-static void channel_sum_scalar(const float *x, size_t npix, size_t C, const float *shift, float *sum)
+static void f32_channel_sum_scalar(const float *x, size_t npix, size_t C, const float *shift, float *sum)
 {
     for (size_t p = 0; p < npix; p++)
         for (size_t c = 0; c < C; c++)
             sum[c] += x[p * C + c] - shift[c];
 }
 
-static void channel_sqdev_scalar(const float *x, size_t npix, size_t C, const float *mean, float *sq)
+static void f32_channel_sqdev_scalar(const float *x, size_t npix, size_t C, const float *mean, float *sq)
 {
     for (size_t p = 0; p < npix; p++)
         for (size_t c = 0; c < C; c++) {
@@ -19,7 +19,7 @@ static void channel_sqdev_scalar(const float *x, size_t npix, size_t C, const fl
         }
 }
 
-static void channel_affine_scalar(const float *x, size_t npix, size_t C, const float *mean,
+static void f32_channel_affine_scalar(const float *x, size_t npix, size_t C, const float *mean,
                                   const float *mul, const float *add, int silu, float *y)
 {
     for (size_t p = 0; p < npix; p++)
@@ -31,7 +31,7 @@ static void channel_affine_scalar(const float *x, size_t npix, size_t C, const f
         }
 }
 
-static void layer_norm_scalar(const float *x, size_t x_stride, size_t rows, size_t C, float eps,
+static void f32_layer_norm_scalar(const float *x, size_t x_stride, size_t rows, size_t C, float eps,
                               const float *gamma, const float *beta, float *y, size_t y_stride)
 {
     for (size_t r = 0; r < rows; r++) {
@@ -59,10 +59,10 @@ static void layer_norm_scalar(const float *x, size_t x_stride, size_t rows, size
 
 void stdcpu_norm_init_scalar(stdcpu_norm_kernels *k)
 {
-    k->channel_sum = channel_sum_scalar;
-    k->channel_sqdev = channel_sqdev_scalar;
-    k->channel_affine = channel_affine_scalar;
-    k->layer_norm = layer_norm_scalar;
+    k->channel_sum = f32_channel_sum_scalar;
+    k->channel_sqdev = f32_channel_sqdev_scalar;
+    k->channel_affine = f32_channel_affine_scalar;
+    k->layer_norm = f32_layer_norm_scalar;
 }
 
 int stdcpu_norm_complete(const stdcpu_norm_kernels *k)

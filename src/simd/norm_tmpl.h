@@ -5,7 +5,7 @@
 #include "simd/vec_math.h"
 #include "simd/vec_tmpl.h"
 
-static void VF_FN(channel_sum)(const float *x, size_t npix, size_t C, const float *shift, float *sum)
+static void VF_FN(f32_channel_sum)(const float *x, size_t npix, size_t C, const float *shift, float *sum)
 {
     for (size_t p = 0; p < npix; p++) {
         const float *xp = x + p * C;
@@ -19,7 +19,7 @@ static void VF_FN(channel_sum)(const float *x, size_t npix, size_t C, const floa
     }
 }
 
-static void VF_FN(channel_sqdev)(const float *x, size_t npix, size_t C, const float *mean, float *sq)
+static void VF_FN(f32_channel_sqdev)(const float *x, size_t npix, size_t C, const float *mean, float *sq)
 {
     for (size_t p = 0; p < npix; p++) {
         const float *xp = x + p * C;
@@ -35,7 +35,7 @@ static void VF_FN(channel_sqdev)(const float *x, size_t npix, size_t C, const fl
     }
 }
 
-static void VF_FN(channel_affine)(const float *x, size_t npix, size_t C, const float *mean,
+static void VF_FN(f32_channel_affine)(const float *x, size_t npix, size_t C, const float *mean,
                                   const float *mul, const float *add, int silu, float *y)
 {
     for (size_t p = 0; p < npix; p++) {
@@ -59,7 +59,7 @@ static void VF_FN(channel_affine)(const float *x, size_t npix, size_t C, const f
     }
 }
 
-static void VF_FN(layer_norm)(const float *x, size_t x_stride, size_t rows, size_t C, float eps,
+static void VF_FN(f32_layer_norm)(const float *x, size_t x_stride, size_t rows, size_t C, float eps,
                               const float *gamma, const float *beta, float *y, size_t y_stride)
 {
     for (size_t r = 0; r < rows; r++) {
@@ -102,8 +102,8 @@ static void VF_FN(layer_norm)(const float *x, size_t x_stride, size_t rows, size
 
 static void VF_FN(norm_fill)(stdcpu_norm_kernels *k)
 {
-    k->channel_sum = VF_FN(channel_sum);
-    k->channel_sqdev = VF_FN(channel_sqdev);
-    k->channel_affine = VF_FN(channel_affine);
-    k->layer_norm = VF_FN(layer_norm);
+    k->channel_sum = VF_FN(f32_channel_sum);
+    k->channel_sqdev = VF_FN(f32_channel_sqdev);
+    k->channel_affine = VF_FN(f32_channel_affine);
+    k->layer_norm = VF_FN(f32_layer_norm);
 }
