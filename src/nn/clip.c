@@ -184,8 +184,8 @@ static stdcpu_status load_table(clip_table *t, const stdcpu_wsrc *w, const char 
     stdcpu_wview v;
     STDCPU_TRY(stdcpu_wsrc_get(w, name, &v, err));
     if (v.ndim != 2 || (size_t)v.shape[0] != rows || (size_t)v.shape[1] != cols)
-        return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "%s: expected [%zu, %zu] (%s of %s)", name, rows, cols,
-                           v.ndim == 2 ? "rank 2" : "other rank", stdcpu_wsrc_component(w));
+        return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "%s of %s does not match the config's [%zu, %zu]", name,
+                           stdcpu_wsrc_component(w), rows, cols);
     if (v.dtype != STDCPU_DT_F32 && v.dtype != STDCPU_DT_F16 && v.dtype != STDCPU_DT_BF16 && v.dtype != STDCPU_DT_I8)
         return stdcpu_fail(err, STDCPU_ERR_UNSUPPORTED, "%s: dtype %s is not supported", name,
                            stdcpu_dtype_name(v.dtype));
