@@ -177,7 +177,7 @@ int main(int argc, char **argv)
             const stdcpu_stdm_tensor *t = stdcpu_stdm_tensor_at(m, i);
             printf("%-4s ", stdcpu_dtype_name(t->dtype));
             print_shape(t);
-            printf(" %s\n", t->name);
+            printf(" %s @%llu\n", t->name, (unsigned long long)t->offset);
         }
     }
     int rc = 0;
