@@ -3,7 +3,7 @@
  *   - activation planning: the full-size SDXL UNet at 1024x1024 (128x128
  *     latents, CFG batch 2) fits the ~2 GB budget, and a plan from the config
  *     alone equals the arena a real forward uses;
- *   - thread-count and batch independence;
+ *   - thread-count and batch independence, cached cross-attention context;
  *   - InstantStyle scale dicts (checked against ip_adapter_sdxl_tiny's
  *     case.json list) and their errors;
  *   - config validation and weight/config mismatches (clear errors).
@@ -178,6 +178,18 @@ START_TEST(test_plan_equals_forward_and_threads)
     ck_assert_msg(stdcpu_unet_forward(u, p3, &y.in, o1, &err) == STDCPU_OK, "%s", err.msg);
     const double db = max_rel_diff(o1, o3 + 4 * 10 * 6, 4 * 10 * 6);
     ck_assert_msg(db < 1e-5, "batch row differs by %g", db);
+
+    /* Cached cross-attention keys/values give the same result. */
+    ck_assert_msg(stdcpu_unet_set_context(u, p3, x.ctx, 2, 7, NULL, 0, &err) == STDCPU_OK, "%s", err.msg);
+    y = x;
+    y.in.context = NULL;
+    ck_assert_msg(stdcpu_unet_forward(u, p3, &y.in, o1, &err) == STDCPU_OK, "%s", err.msg);
+    ck_assert_msg(max_rel_diff(o1, o3, n) == 0, "cached context differs");
+    y.in.batch = 1; /* the cache is for batch 2 */
+    ck_assert(stdcpu_unet_forward(u, p3, &y.in, o1, &err) == STDCPU_ERR_INVALID_ARG);
+    stdcpu_unet_clear_context(u);
+    y.in.batch = 2;
+    ck_assert(stdcpu_unet_forward(u, p3, &y.in, o1, &err) == STDCPU_ERR_INVALID_ARG);
 
     stdcpu_pool_destroy(p1);
     stdcpu_pool_destroy(p3);

@@ -111,8 +111,10 @@ static stdcpu_status make_transformer(unet_transformer *t, size_t c, size_t head
     t->blocks = xcalloc(depth, sizeof *t->blocks);
     if (!t->blocks)
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory");
-    for (size_t k = 0; k < depth; k++)
+    for (size_t k = 0; k < depth; k++) {
+        t->blocks[k].c = c;
         t->blocks[k].ff_inner = 4 * c;
+    }
     return STDCPU_OK;
 }
 
@@ -311,7 +313,7 @@ static int part_wants_int8(const stdcpu_wsrc *w, const char *wname, const stdcpu
 /* Several linear layers with the same input size stacked into one [sum n, k]
  * layer (e.g. to_q|to_k|to_v). It runs int8 only when every part would. No
  * biases (the attention projections have none). */
-static stdcpu_status load_linear_cat(stdcpu_linear_weight *lw, const stdcpu_wsrc *w, const char *const *prefixes,
+stdcpu_status unet_load_linear_cat(stdcpu_linear_weight *lw, const stdcpu_wsrc *w, const char *const *prefixes,
                                      size_t nparts, stdcpu_precision p, size_t k, size_t expect_n_each,
                                      stdcpu_error *err)
 {
@@ -437,7 +439,7 @@ static stdcpu_status load_transformer(unet_transformer *t, const stdcpu_wsrc *w,
         snprintf(b, sizeof b, "%s.attn1.to_k", bp);
         snprintf(c, sizeof c, "%s.attn1.to_v", bp);
         const char *qkv[3] = {a, b, c};
-        STDCPU_TRY(load_linear_cat(&tb->qkv, w, qkv, 3, p, C, C, err));
+        STDCPU_TRY(unet_load_linear_cat(&tb->qkv, w, qkv, 3, p, C, C, err));
         snprintf(n, sizeof n, "%s.attn1.to_out.0", bp);
         STDCPU_TRY(load_linear(&tb->attn1_out, w, n, p, C, C, err));
         snprintf(n, sizeof n, "%s.attn2.to_q", bp);
@@ -445,7 +447,7 @@ static stdcpu_status load_transformer(unet_transformer *t, const stdcpu_wsrc *w,
         snprintf(b, sizeof b, "%s.attn2.to_k", bp);
         snprintf(c, sizeof c, "%s.attn2.to_v", bp);
         const char *kv[2] = {b, c};
-        STDCPU_TRY(load_linear_cat(&tb->kv2, w, kv, 2, p, X, C, err));
+        STDCPU_TRY(unet_load_linear_cat(&tb->kv2, w, kv, 2, p, X, C, err));
         snprintf(n, sizeof n, "%s.attn2.to_out.0", bp);
         STDCPU_TRY(load_linear(&tb->attn2_out, w, n, p, C, C, err));
         snprintf(n, sizeof n, "%s.ff.net.0.proj", bp);
@@ -557,6 +559,7 @@ static void free_transformer(unet_transformer *t)
 
 void unet_release(stdcpu_unet *u)
 {
+    unet_context_release(u);
     const size_t nb = u->cfg.nb, L = u->cfg.L;
     for (size_t i = 0; u->down && i < nb; i++) {
         unet_down *d = &u->down[i];
@@ -603,150 +606,6 @@ void stdcpu_unet_free(stdcpu_unet *u)
     free(u);
 }
 
-/* ---- IP-Adapter ---------------------------------------------------------------- */
-
-stdcpu_status stdcpu_unet_load_ip_adapter(stdcpu_unet *u, const stdcpu_wsrc *ip, stdcpu_precision p,
-                                          stdcpu_error *err)
-{
-    for (size_t i = 0; i < u->n_attn2; i++) {
-        unet_tblock *b = u->attn2_order[i];
-        stdcpu_linear_weight_free(&b->ip_kv);
-        b->has_ip = 0;
-    }
-    u->has_ip = 0;
-    size_t X = 0;
-    for (size_t i = 0; i < u->n_attn2; i++) {
-        unet_tblock *b = u->attn2_order[i];
-        char k[128], v[128];
-        snprintf(k, sizeof k, "ip_adapter.%zu.to_k_ip", 2 * i + 1);
-        snprintf(v, sizeof v, "ip_adapter.%zu.to_v_ip", 2 * i + 1);
-        stdcpu_wview view;
-        char wn[160];
-        snprintf(wn, sizeof wn, "%s.weight", k);
-        STDCPU_TRY(stdcpu_wsrc_get(ip, wn, &view, err));
-        if (view.ndim != 2)
-            return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "ip_adapter: %s is not a matrix", wn);
-        if (i == 0)
-            X = (size_t)view.shape[1];
-        const char *parts[2] = {k, v};
-        STDCPU_TRY(load_linear_cat(&b->ip_kv, ip, parts, 2, p, X, b->ff_inner / 4, err));
-        b->has_ip = 1;
-    }
-    if (X != u->cfg.X)
-        return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "ip_adapter: image tokens have %zu channels, the UNet %zu", X,
-                           u->cfg.X);
-    char extra[128];
-    snprintf(extra, sizeof extra, "ip_adapter.%zu.to_k_ip.weight", 2 * u->n_attn2 + 1);
-    if (stdcpu_wsrc_has(ip, extra))
-        return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "ip_adapter: more layers than the UNet's %zu attn2 layers",
-                           u->n_attn2);
-    u->has_ip = 1;
-    return STDCPU_OK;
-}
-
-stdcpu_status stdcpu_unet_set_ip_scales(stdcpu_unet *u, const float *scales, size_t n, stdcpu_error *err)
-{
-    if (n != u->n_attn2)
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "unet: %zu IP scales for %zu layers", n, u->n_attn2);
-    memcpy(u->ip_scales, scales, n * sizeof *scales);
-    return STDCPU_OK;
-}
-
-const float *stdcpu_unet_ip_scales(const stdcpu_unet *u) { return u->ip_scales; }
-
-static void set_transformer_scale(unet_transformer *t, float *scales, float v)
-{
-    for (size_t k = 0; k < t->depth; k++)
-        scales[t->blocks[k].ip_index] = v;
-}
-
-/* One side ("down" / "up") of an InstantStyle dict: a number, or
- * {"block_i": number | [v] | [v per attentions.j]}. */
-static stdcpu_status scale_side(stdcpu_unet *u, const stdcpu_json *side, int is_up, float *scales, stdcpu_error *err)
-{
-    const size_t nb = u->cfg.nb, nattn = is_up ? u->cfg.L + 1 : u->cfg.L;
-    double x;
-    if (!side)
-        return STDCPU_OK;
-    for (size_t i = 0; i < nb; i++) {
-        const int cross = is_up ? u->up[i].cross : u->down[i].cross;
-        unet_transformer *at = is_up ? u->up[i].attns : u->down[i].attns;
-        if (!cross)
-            continue;
-        const stdcpu_json *v = side;
-        if (!stdcpu_json_double(side, &x)) {
-            if (side->type != STDCPU_JSON_OBJECT)
-                return stdcpu_fail(err, STDCPU_ERR_FORMAT, "IP scale: a side must be a number or a dict");
-            char key[32];
-            snprintf(key, sizeof key, "block_%zu", i);
-            v = stdcpu_json_get(side, key);
-            if (!v)
-                continue;
-        }
-        for (size_t j = 0; j < nattn; j++) {
-            const stdcpu_json *e = v;
-            if (v->type == STDCPU_JSON_ARRAY) {
-                const size_t cnt = stdcpu_json_count(v);
-                if (cnt != 1 && cnt != nattn)
-                    return stdcpu_fail(err, STDCPU_ERR_FORMAT, "IP scale: block_%zu needs 1 or %zu values", i, nattn);
-                e = stdcpu_json_at(v, cnt == 1 ? 0 : j);
-            }
-            if (!stdcpu_json_double(e, &x))
-                return stdcpu_fail(err, STDCPU_ERR_FORMAT, "IP scale: block_%zu has a non-number", i);
-            set_transformer_scale(&at[j], scales, (float)x);
-        }
-    }
-    if (side->type == STDCPU_JSON_OBJECT) /* every named block must exist and have attentions */
-        for (size_t m = 0; m < stdcpu_json_count(side); m++) {
-            const char *key = stdcpu_json_at(side, m)->key;
-            size_t bi;
-            char tail;
-            if (sscanf(key, "block_%zu%c", &bi, &tail) != 1 || bi >= nb ||
-                !(is_up ? u->up[bi].cross : u->down[bi].cross))
-                return stdcpu_fail(err, STDCPU_ERR_FORMAT, "IP scale: no %s block with attentions named %s",
-                                   is_up ? "up" : "down", key);
-        }
-    return STDCPU_OK;
-}
-
-stdcpu_status stdcpu_unet_set_ip_scale_json(stdcpu_unet *u, const stdcpu_json *setting, stdcpu_error *err)
-{
-    double x;
-    float *scales = calloc(u->n_attn2 ? u->n_attn2 : 1, sizeof *scales);
-    if (!scales)
-        return stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory");
-    stdcpu_status s = STDCPU_OK;
-    if (stdcpu_json_double(setting, &x)) {
-        for (size_t i = 0; i < u->n_attn2; i++)
-            scales[i] = (float)x;
-    } else if (setting && setting->type == STDCPU_JSON_OBJECT) {
-        for (size_t m = 0; m < stdcpu_json_count(setting) && s == STDCPU_OK; m++) {
-            const char *key = stdcpu_json_at(setting, m)->key;
-            if (strcmp(key, "down") && strcmp(key, "up") && strcmp(key, "mid"))
-                s = stdcpu_fail(err, STDCPU_ERR_FORMAT, "IP scale: unknown key %s", key);
-        }
-        if (s == STDCPU_OK)
-            s = scale_side(u, stdcpu_json_get(setting, "down"), 0, scales, err);
-        if (s == STDCPU_OK)
-            s = scale_side(u, stdcpu_json_get(setting, "up"), 1, scales, err);
-        const stdcpu_json *mid = stdcpu_json_get(setting, "mid");
-        if (s == STDCPU_OK && mid) {
-            const stdcpu_json *e = mid->type == STDCPU_JSON_ARRAY && stdcpu_json_count(mid) == 1 ? stdcpu_json_at(mid, 0)
-                                                                                              : mid;
-            if (!stdcpu_json_double(e, &x))
-                s = stdcpu_fail(err, STDCPU_ERR_FORMAT, "IP scale: mid must be a number or a one-element list");
-            else
-                set_transformer_scale(&u->mid_attn, scales, (float)x);
-        }
-    } else {
-        s = stdcpu_fail(err, STDCPU_ERR_FORMAT, "IP scale: must be a number or a dict");
-    }
-    if (s == STDCPU_OK)
-        memcpy(u->ip_scales, scales, u->n_attn2 * sizeof *scales);
-    free(scales);
-    return s;
-}
-
 /* ---- public entry points -------------------------------------------------------- */
 
 void stdcpu_unet_get_info(const stdcpu_unet *u, stdcpu_unet_info *info)
@@ -765,8 +624,12 @@ size_t stdcpu_unet_peak_bytes(const stdcpu_unet *u) { return u->peak; }
 
 static stdcpu_status check_inputs(const stdcpu_unet *u, const stdcpu_unet_inputs *in, stdcpu_error *err)
 {
-    if (!in->batch || !in->height || !in->width || !in->sample || !in->context || !in->context_tokens)
+    if (!in->batch || !in->height || !in->width || !in->sample || (in->context && !in->context_tokens))
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "unet: empty input, context or size");
+    if (!in->context && (!u->ctx_cached || u->ctx_batch != in->batch || in->ip_tokens))
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG,
+                           "unet: no context given and none cached for batch %zu (stdcpu_unet_set_context)",
+                           in->batch);
     if (u->cfg.text_time && (!in->text_embeds || !in->time_ids))
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "unet: a text_time UNet needs text_embeds and time_ids");
     if (in->ip_tokens && (!in->ip_tokens_n || !u->has_ip))
@@ -781,8 +644,14 @@ stdcpu_status stdcpu_unet_forward(stdcpu_unet *u, stdcpu_pool *pool, const stdcp
 {
     STDCPU_TRY(check_inputs(u, in, err));
     const int threads = pool ? stdcpu_pool_threads(pool) : 1;
-    const size_t key[6] = {in->batch, in->height, in->width, in->context_tokens, in->ip_tokens ? in->ip_tokens_n : 0,
-                           (size_t)threads};
+    const int cached = !in->context;
+    const size_t key[7] = {in->batch,
+                           in->height,
+                           in->width,
+                           cached ? u->ctx_tokens : in->context_tokens,
+                           cached ? u->ctx_nip : in->ip_tokens ? in->ip_tokens_n : 0,
+                           (size_t)threads,
+                           (size_t)cached};
     if (!u->arena.base || memcmp(key, u->plan_key, sizeof key)) {
         size_t peak = 0;
         STDCPU_TRY(unet_run(u, pool, in, NULL, 1, threads, &peak, err));
@@ -813,7 +682,8 @@ stdcpu_status stdcpu_unet_plan_config(const stdcpu_json *config, size_t batch, s
         in.width = width;
         in.context_tokens = context_tokens;
         in.ip_tokens_n = ip_tokens_n;
-        float dummy = 0.0f; /* marks the image tokens as present; never read in a plan */
+        float dummy = 0.0f; /* marks context / image tokens as given; never read in a plan */
+        in.context = &dummy;
         in.ip_tokens = ip_tokens_n ? &dummy : NULL;
         *peak_bytes = 0;
         s = unet_run(&u, NULL, &in, NULL, 1, threads < 1 ? 1 : threads, peak_bytes, err);

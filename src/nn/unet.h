@@ -53,6 +53,17 @@ stdcpu_status stdcpu_unet_set_ip_scale_json(stdcpu_unet *u, const stdcpu_json *s
 /* The current per-layer scales (n_attn2 values). */
 const float *stdcpu_unet_ip_scales(const stdcpu_unet *u);
 
+/* ---- cached conditioning ------------------------------------------------ */
+
+/* Computes every attn2 layer's keys/values of context [B, T, X] (and of the
+ * image tokens [B, n, X] when given) once; forwards whose inputs have
+ * context == NULL and ip_tokens == NULL then use them (batch must equal B).
+ * The prompt and style image stay the same over the denoising steps, so a
+ * pipeline calls this once per image. Loading an IP-Adapter clears it. */
+stdcpu_status stdcpu_unet_set_context(stdcpu_unet *u, stdcpu_pool *pool, const float *context, size_t batch,
+                                      size_t tokens, const float *ip_tokens, size_t ip_tokens_n, stdcpu_error *err);
+void stdcpu_unet_clear_context(stdcpu_unet *u);
+
 /* ---- forward ------------------------------------------------------------- */
 
 /* Block outputs for debugging (golden dbg_*): name is "conv_in",
@@ -66,7 +77,8 @@ typedef struct stdcpu_unet_inputs {
     const float *sample;          /* [B, in_channels, H, W] NCHW */
     const float *timesteps;       /* [B] per row, or NULL to broadcast `timestep` */
     float timestep;
-    const float *context;         /* [B, context_tokens, X] encoder_hidden_states */
+    const float *context;         /* [B, context_tokens, X] encoder_hidden_states, or NULL:
+                                     the cached context (stdcpu_unet_set_context) */
     size_t context_tokens;
     const float *text_embeds;     /* [B, P] (text_time only) */
     const float *time_ids;        /* [B, 6] (text_time only) */

@@ -38,6 +38,7 @@ typedef struct fwd {
     size_t T;
     const float *ip;    /* [B*nip, X] or NULL */
     size_t nip;
+    int cached;         /* keys/values from stdcpu_unet_set_context */
     const stdcpu_unet_inputs *in;
 } fwd;
 
@@ -206,16 +207,24 @@ static stdcpu_status tblock(fwd *f, const unet_transformer *t, const unet_tblock
     DO(f, stdcpu_layer_norm(pool, NULL, hs, M, C, 1e-5f, tb->norm2.gamma, tb->norm2.beta, ln, err));
     {
         ALLOC(f, q, M * C);
-        ALLOC(f, kv, B * f->T * 2 * C);
         ALLOC(f, o, M * C);
         DO(f, stdcpu_linear(pool, &tb->q2, ln, q, M, NULL, STDCPU_ACT_NONE, err));
-        DO(f, stdcpu_linear(pool, &tb->kv2, f->ctx, kv, B * f->T, NULL, STDCPU_ACT_NONE, err));
+        const float *kv = tb->kv_cache;
+        if (!f->cached) {
+            ALLOC(f, kvb, B * f->T * 2 * C);
+            DO(f, stdcpu_linear(pool, &tb->kv2, f->ctx, kvb, B * f->T, NULL, STDCPU_ACT_NONE, err));
+            kv = kvb;
+        }
         STDCPU_TRY(attend(f, t->heads, t->head_dim, HW, f->T, q, C, kv, kv + C, 2 * C, o));
         const float scale = f->u->ip_scales[tb->ip_index];
         if (f->nip && tb->has_ip && scale != 0.0f) {
-            ALLOC(f, kvi, B * f->nip * 2 * C);
             ALLOC(f, oi, M * C);
-            DO(f, stdcpu_linear(pool, &tb->ip_kv, f->ip, kvi, B * f->nip, NULL, STDCPU_ACT_NONE, err));
+            const float *kvi = tb->ip_kv_cache;
+            if (!f->cached) {
+                ALLOC(f, kvb, B * f->nip * 2 * C);
+                DO(f, stdcpu_linear(pool, &tb->ip_kv, f->ip, kvb, B * f->nip, NULL, STDCPU_ACT_NONE, err));
+                kvi = kvb;
+            }
             STDCPU_TRY(attend(f, t->heads, t->head_dim, HW, f->nip, q, C, kvi, kvi + C, 2 * C, oi));
             DO(f, stdcpu_axpby(pool, NULL, scale, oi, 1.0f, o, M * C, err));
         }
@@ -320,10 +329,11 @@ stdcpu_status unet_run(stdcpu_unet *u, stdcpu_pool *pool, const stdcpu_unet_inpu
     f.err = err;
     f.in = in;
     f.B = in->batch;
+    f.cached = !in->context;
     f.ctx = in->context;
-    f.T = in->context_tokens;
+    f.T = f.cached ? u->ctx_tokens : in->context_tokens;
     f.ip = in->ip_tokens;
-    f.nip = in->ip_tokens ? in->ip_tokens_n : 0;
+    f.nip = f.cached ? u->ctx_nip : in->ip_tokens ? in->ip_tokens_n : 0;
     if (!plan)
         u->arena.used = 0;
     const size_t B = f.B;

@@ -19,6 +19,7 @@ typedef struct unet_resnet {
 } unet_resnet;
 
 typedef struct unet_tblock {
+    size_t c;                           /* channels */
     stdcpu_nn_norm norm1, norm2, norm3; /* LayerNorm [C] */
     stdcpu_linear_weight qkv;           /* attn1 to_q|to_k|to_v fused: [3C, C] */
     stdcpu_linear_weight attn1_out;     /* [C, C] + bias */
@@ -31,6 +32,8 @@ typedef struct unet_tblock {
     size_t ip_index;                    /* attn2 index in attn_processors order */
     int has_ip;
     stdcpu_linear_weight ip_kv;         /* to_k_ip|to_v_ip fused: [2C, X] */
+    float *kv_cache;                    /* [B*T, 2C] kv2(context) of stdcpu_unet_set_context */
+    float *ip_kv_cache;                 /* [B*nip, 2C] ip_kv(image tokens), or NULL */
 } unet_tblock;
 
 typedef struct unet_transformer {
@@ -91,13 +94,23 @@ struct stdcpu_unet {
     int has_ip;
     /* activations */
     stdcpu_arena arena;
-    size_t plan_key[6];        /* B, H, W, T, Nip, threads of the current arena */
+    int ctx_cached;            /* stdcpu_unet_set_context done */
+    size_t ctx_batch, ctx_tokens, ctx_nip;
+    size_t plan_key[7];        /* B, H, W, T, Nip, threads, cached of the current arena */
     size_t peak;
 };
 
 /* unet.c */
 stdcpu_status unet_build(stdcpu_unet *u, const stdcpu_json *config, stdcpu_error *err);
 void unet_release(stdcpu_unet *u);
+
+/* Stacks linear layers with the same input size (e.g. to_q|to_k|to_v) into
+ * one [nparts * n_each, k] layer; int8 only when every part would be. */
+stdcpu_status unet_load_linear_cat(stdcpu_linear_weight *lw, const stdcpu_wsrc *w, const char *const *prefixes,
+                                   size_t nparts, stdcpu_precision p, size_t k, size_t n_each, stdcpu_error *err);
+
+/* unet_cond.c: frees the cached cross-attention keys/values. */
+void unet_context_release(stdcpu_unet *u);
 
 /* unet_embed.c: sinusoid(t, n) per README 3.4 into out[n]. */
 void unet_sinusoid(float t, size_t n, int flip_sin_to_cos, float freq_shift, float *out);

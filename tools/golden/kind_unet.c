@@ -105,9 +105,11 @@ static void dbg_tap(void *user, const char *name, const float *x, size_t B, size
 }
 
 /* The main call (+ dbg taps) and the odd-size call; outputs
- * out.noise_pred<suffix> and out.noise_pred_odd<suffix>. ip: [B, nip, X]. */
+ * out.noise_pred<suffix> and out.noise_pred_odd<suffix>. ip: [B, nip, X].
+ * cached: the main call takes its keys/values from stdcpu_unet_set_context
+ * (the pipeline's way), so both paths meet the golden data. */
 static stdcpu_status run_calls(golden_case *gc, stdcpu_unet *u, const unet_io *io, const float *ip, size_t nip,
-                               const char *suffix, int taps, stdcpu_error *err)
+                               const char *suffix, int taps, int cached, stdcpu_error *err)
 {
     stdcpu_unet_info info;
     stdcpu_unet_get_info(u, &info);
@@ -132,11 +134,17 @@ static stdcpu_status run_calls(golden_case *gc, stdcpu_unet *u, const unet_io *i
         in.tap = dbg_tap;
         in.tap_user = &tc;
     }
+    if (cached) {
+        STDCPU_TRY(stdcpu_unet_set_context(u, gc->pool, in.context, B, in.context_tokens, ip, nip, err));
+        in.context = NULL;
+        in.ip_tokens = NULL;
+    }
     const size_t n = B * info.out_channels * in.height * in.width;
     float *out = malloc(n * sizeof *out);
     if (!out)
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory");
     stdcpu_status st = stdcpu_unet_forward(u, gc->pool, &in, out, err);
+    stdcpu_unet_clear_context(u);
     char name[128];
     if (st == STDCPU_OK) {
         snprintf(name, sizeof name, "out.noise_pred%s", suffix);
@@ -203,7 +211,7 @@ stdcpu_status golden_kind_unet(golden_case *gc, stdcpu_error *err)
     if (st == STDCPU_OK)
         st = read_io(gc, u, &io, err);
     if (st == STDCPU_OK)
-        st = run_calls(gc, u, &io, NULL, 0, "", 1, err);
+        st = run_calls(gc, u, &io, NULL, 0, "", 1, 0, err);
     io_free(&io);
     stdcpu_unet_free(u);
     stdcpu_wsrc_close(w);
@@ -255,7 +263,7 @@ stdcpu_status golden_kind_unet_lora(golden_case *gc, stdcpu_error *err)
     if (st == STDCPU_OK)
         st = read_io(gc, u, &io, err);
     if (st == STDCPU_OK)
-        st = run_calls(gc, u, &io, NULL, 0, "", 1, err);
+        st = run_calls(gc, u, &io, NULL, 0, "", 1, 0, err);
     io_free(&io);
     stdcpu_unet_free(u);
     stdcpu_wsrc_close(w);
@@ -306,7 +314,7 @@ stdcpu_status golden_kind_unet_ip_adapter(golden_case *gc, stdcpu_error *err)
         snprintf(suffix, sizeof suffix, "_%s", set->key);
         st = stdcpu_unet_set_ip_scale_json(u, set, err);
         if (st == STDCPU_OK)
-            st = run_calls(gc, u, &io, tokens, proj.tokens, suffix, 0, err);
+            st = run_calls(gc, u, &io, tokens, proj.tokens, suffix, 0, 1, err);
     }
     free(tokens);
     stdcpu_aligned_free(embeds);
