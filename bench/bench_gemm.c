@@ -5,12 +5,14 @@
  * ISA and with OpenBLAS sgemm on the same GEMM shape in the same run
  * (for a convolution: the equivalent M = Ho*Wo, K = kh*kw*C, N = O sgemm,
  * without any im2col cost). One line per case and ISA:
- *   BENCH kernel=linear_q8 isa=avx512vnni shape=... threads=2 gops=... peak_frac=... vs_sgemm=... ukernel=...
+ *   BENCH kernel=linear_q8 isa=avx512vnni shape=... threads=2 gops=... peak_frac=...
+ *         vs_sgemm=... gops_cpu=... ukernel=...
  */
 #include <cblas.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "base/mem.h"
 #include "bench.h"
@@ -74,23 +76,46 @@ static int run_call(stdcpu_pool *pool, const bench_call *c)
                             NULL) == STDCPU_OK;
 }
 
-static double time_call(const bench_env *env, const bench_call *c)
+static double process_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Best wall seconds and best CPU seconds per thread of a call. */
+typedef struct {
+    double wall, cpu;
+} call_time;
+
+static call_time time_call(const bench_env *env, const bench_call *c)
 {
     const int min_reps = env->quick ? 2 : 4;
     const double min_time = env->quick ? 0.05 : 0.4;
-    double best = 1e30, total = 0;
+    call_time best = {1e30, 1e30};
+    double total = 0;
     if (!run_call(env->pool, c)) /* warm-up */
-        return 0;
+        return (call_time){0, 0};
     for (int rep = 0; rep < min_reps || total < min_time; rep++) {
-        const double t0 = bench_now();
+        const double t0 = bench_now(), c0 = process_cpu_now();
         run_call(env->pool, c);
-        const double dt = bench_now() - t0;
-        best = dt < best ? dt : best;
+        const double dt = bench_now() - t0, dc = (process_cpu_now() - c0) / env->threads;
+        best.wall = dt < best.wall ? dt : best.wall;
+        best.cpu = dc < best.cpu ? dc : best.cpu;
         total += dt;
         if (rep > 200)
             break;
     }
     return best;
+}
+
+typedef struct {
+    double wall, cpu; /* G ops per second */
+} rate;
+
+static rate rate_of(double flop, call_time t)
+{
+    return (rate){t.wall > 0 ? flop / t.wall / 1e9 : 0, t.cpu > 0 ? flop / t.cpu / 1e9 : 0};
 }
 
 /* OpenBLAS picks its kernels from CPUID: a VM that hides the CPU model gets
@@ -103,13 +128,17 @@ static const char *sgemm_name(void)
     return name;
 }
 
+/* gops: wall clock; gops_cpu: over the CPU time the threads got (the
+ * machine is shared: time-slicing by other processes does not count).
+ * peak_frac and vs_sgemm compare gops_cpu with baselines measured the same
+ * way (bench_peak.c). */
 static void print_line(const char *kernel, const char *isa, const char *shape, int threads,
-                       double gops, double peak, double sgemm_gops, const char *ukernel)
+                       rate r, double peak, rate sgemm, const char *ukernel)
 {
     printf("BENCH kernel=%s isa=%s shape=%s threads=%d gops=%.1f peak_frac=%.3f vs_sgemm=%.2f "
-           "ukernel=%s\n",
-           kernel, isa, shape, threads, gops, peak > 0 ? gops / peak : 0.0,
-           sgemm_gops > 0 ? gops / sgemm_gops : 0.0, ukernel);
+           "gops_cpu=%.1f ukernel=%s\n",
+           kernel, isa, shape, threads, r.wall, peak > 0 ? r.cpu / peak : 0.0,
+           sgemm.cpu > 0 ? r.cpu / sgemm.cpu : 0.0, r.cpu, ukernel);
     fflush(stdout);
 }
 
@@ -134,12 +163,11 @@ static int make_linear(size_t N, size_t K, stdcpu_linear_weight *lq, stdcpu_line
     return ok;
 }
 
-static double sgemm_gops_for(const bench_env *env, size_t M, size_t K, size_t N,
-                             const stdcpu_linear_weight *lf, const float *x, float *y)
+static rate sgemm_rate_for(const bench_env *env, size_t M, size_t K, size_t N,
+                           const stdcpu_linear_weight *lf, const float *x, float *y)
 {
     const bench_call c = {.kern = stdcpu_kernels_get(), .lw = lf, .x = x, .y = y, .M = M};
-    const double t = time_call(env, &c);
-    return t > 0 ? 2.0 * (double)M * (double)N * (double)K / t / 1e9 : 0;
+    return rate_of(2.0 * (double)M * (double)N * (double)K, time_call(env, &c));
 }
 
 static void bench_linear(const bench_env *env, const linear_case *lc)
@@ -157,16 +185,16 @@ static void bench_linear(const bench_env *env, const linear_case *lc)
     char shape[96];
     snprintf(shape, sizeof shape, "%s_M%zu_K%zu_N%zu", lc->name, lc->M, lc->K, lc->N);
     const double flop = 2.0 * (double)lc->M * (double)lc->N * (double)lc->K;
-    const double sg = sgemm_gops_for(env, lc->M, lc->K, lc->N, &lf, x, y);
+    const rate sg = sgemm_rate_for(env, lc->M, lc->K, lc->N, &lf, x, y);
     print_line("linear_f32", "openblas", shape, env->threads, sg, env->peak_f32_gflops, sg, sgemm_name());
     for (int isa = 1; isa < STDCPU_ISA_COUNT; isa++) {
         const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
         if (!kt)
             continue;
         const bench_call c = {.kern = kt, .lw = &lq, .x = x, .y = y, .M = lc->M};
-        const double t = time_call(env, &c);
         print_line("linear_q8", stdcpu_isa_name((stdcpu_isa)isa), shape, env->threads,
-                   t > 0 ? flop / t / 1e9 : 0, env->peak_i8_gops[isa], sg, kt->gemm.q8_igemm_name);
+                   rate_of(flop, time_call(env, &c)), env->peak_i8_gops[isa], sg,
+                   kt->gemm.q8_igemm_name);
     }
     stdcpu_linear_weight_free(&lq);
     stdcpu_linear_weight_free(&lf);
@@ -205,12 +233,11 @@ static void bench_conv(const bench_env *env, const conv_case *cc)
     char shape[96];
     snprintf(shape, sizeof shape, "%s_M%zu_K%zu_N%zu", cc->name, M, K, N);
     const double flop = 2.0 * (double)M * (double)N * (double)K;
-    const double sg = sgemm_gops_for(env, M, K, N, &lf, xg, y);
+    const rate sg = sgemm_rate_for(env, M, K, N, &lf, xg, y);
     print_line("gemm_f32", "openblas", shape, env->threads, sg, env->peak_f32_gflops, sg, sgemm_name());
     bench_call c = {.is_conv = 1, .kern = stdcpu_kernels_get(), .cw = &cf, .x = x, .y = y,
                     .H = cc->H, .W = cc->W, .stride = cc->stride};
-    double t = time_call(env, &c);
-    print_line("conv_f32", "openblas", shape, env->threads, t > 0 ? flop / t / 1e9 : 0,
+    print_line("conv_f32", "openblas", shape, env->threads, rate_of(flop, time_call(env, &c)),
                env->peak_f32_gflops, sg, cc->k == 1 ? "sgemm" : "im2col_tile+sgemm");
     for (int isa = 1; isa < STDCPU_ISA_COUNT; isa++) {
         const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
@@ -218,9 +245,9 @@ static void bench_conv(const bench_env *env, const conv_case *cc)
             continue;
         c.kern = kt;
         c.cw = &cq;
-        t = time_call(env, &c);
         print_line("conv_q8", stdcpu_isa_name((stdcpu_isa)isa), shape, env->threads,
-                   t > 0 ? flop / t / 1e9 : 0, env->peak_i8_gops[isa], sg, kt->gemm.q8_igemm_name);
+                   rate_of(flop, time_call(env, &c)), env->peak_i8_gops[isa], sg,
+                   kt->gemm.q8_igemm_name);
     }
     stdcpu_conv2d_weight_free(&cq);
     stdcpu_conv2d_weight_free(&cf);

@@ -16,8 +16,12 @@
 #define ROW_BLOCK 64
 /* Weight bytes streamed per column block: sized for Zen 4 / Cortex-A76 L2. */
 #define L2_WEIGHT_BYTES (192u * 1024u)
-/* f32 convolution: output pixels per im2col tile. */
-#define F32_CONV_TILE 32
+/* f32 convolution: the im2col tile of a thread holds up to this many bytes
+ * (32..512 output pixels): OpenBLAS re-packs the weights on every call, so
+ * tiles must be tall for the packing to pay off, yet bounded. */
+#define F32_CONV_TILE_BYTES (4u << 20)
+#define F32_CONV_TILE_MIN 32
+#define F32_CONV_TILE_MAX 512
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void blas_single_thread(void) { openblas_set_num_threads(1); }
@@ -516,7 +520,7 @@ static void conv_q8_task(void *arg, int ith, int nth)
     }
 }
 
-/* f32: im2col of F32_CONV_TILE output pixels at a time, then sgemm. */
+/* f32: im2col of one tile of output pixels at a time, then sgemm. */
 static void conv_f32_task(void *arg, int ith, int nth)
 {
     const conv_job *j = arg;
@@ -611,9 +615,16 @@ stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
         stdcpu_aligned_free(mem);
     } else {
         pthread_once(&blas_once, blas_single_thread);
-        plan_grid(&j.g, M, cw->out_ch, F32_CONV_TILE, 16, nth);
+        const size_t row_bytes = ks * cw->in_ch * sizeof(float);
+        size_t tile = F32_CONV_TILE_BYTES / row_bytes / 16 * 16;
+        tile = tile < F32_CONV_TILE_MIN ? F32_CONV_TILE_MIN : tile;
+        tile = tile > F32_CONV_TILE_MAX ? F32_CONV_TILE_MAX : tile;
+        /* keep every thread busy on small maps */
+        while (tile > F32_CONV_TILE_MIN && ceil_div(M, tile) < 2 * (size_t)nth)
+            tile /= 2;
+        plan_grid(&j.g, M, cw->out_ch, tile, 16, nth);
         size_t bytes;
-        if (stdcpu_mul_size(F32_CONV_TILE * ks * sizeof(float), cw->in_ch, &bytes) ||
+        if (stdcpu_mul_size(tile * ks * sizeof(float), cw->in_ch, &bytes) ||
             stdcpu_mul_size(stdcpu_round_up(bytes, 64), (size_t)nth, &bytes))
             return stdcpu_fail(err, STDCPU_ERR_LIMIT, "conv2d: scratch size overflow");
         j.scratch_per_thread = bytes / (size_t)nth;
