@@ -16,6 +16,7 @@ ok() { pass=$((pass + 1)); echo "ok: $*"; }
 bad() { fails=$((fails + 1)); echo "FAIL: $*"; }
 
 stdcpu() { $W "$B/stdcpu" "$@"; }
+noout() { if [ -e "$1" ]; then bad "output $1 left behind"; else ok "no output left behind"; fi; }
 convert() { $W "$B/stdcpu-convert" "$@"; }
 mkimg() { $W "$B/tests/mkimg" "$@"; }
 
@@ -35,6 +36,13 @@ convert -q --random "$S/tests/models/tiny_sdxl" $tok_opt -o "$T/sdxl.stdm" || { 
 convert -q --random "$S/tests/models/tiny_sdxl" -o "$T/sdxl_notok.stdm" || { echo "convert failed"; exit 1; }
 # shellcheck disable=SC2086
 convert -q --random "$S/tests/models/tiny_sd15" $tok_opt -o "$T/sd15.stdm" || { echo "convert failed"; exit 1; }
+# The tiny SDXL UNet has 8 cross-attention layers of 64 channels (X = 96);
+# its image encoder (tests/models/tiny_sdxl/image_encoder) projects to 24.
+$W "$B/tests/mk_ip_adapter" "$T/ip.safetensors" 96 24 64 64 64 64 64 64 64 64 || { echo "mk_ip_adapter failed"; exit 1; }
+# shellcheck disable=SC2086
+convert -q --random "$S/tests/models/tiny_sdxl" $tok_opt --ip-adapter "$T/ip.safetensors" -o "$T/sdxl_ip.stdm" ||
+  { echo "convert with IP-Adapter failed"; exit 1; }
+$W "$B/tests/mk_ip_adapter" "$T/ip_bad.safetensors" 96 24 64 64 64 || exit 1
 M="$T/sdxl.stdm"
 prompt_opt=""
 [ -n "$tok_opt" ] && prompt_opt="Stick figure abstract nostalgic style."
@@ -63,6 +71,25 @@ fi
 expect 0 "SD1.5 / LCM model, no guidance" stdcpu -q -m "$T/sd15.stdm" --size 128 --seed 3 "$T/rgb.png" "$T/sd15.png"
 expect 0 "portrait, explicit working size, f32" run --width 64 --height 128 --precision f32 "$T/pal.png" "$T/pal-f32.png"
 
+# --- style from an example image (IP-Adapter, InstantStyle) ---------------
+IP="$T/sdxl_ip.stdm"
+expect 0 "style image (RGBA PNG, any size), InstantStyle" stdcpu -q -m "$IP" --size 128 --seed 7 --style-image "$T/rgba.png" "$T/rgb.png" "$T/st1.png"
+expect 0 "style image as WebP, all blocks, scale 0.5" stdcpu -q -m "$IP" --size 128 --seed 7 --style-image "$T/rgb-out.webp" --style-blocks all --style-scale 0.5 "$T/rgb.png" "$T/st2.png"
+expect 0 "same seed without a style image" stdcpu -q -m "$IP" --size 128 --seed 7 "$T/rgb.png" "$T/st0.png"
+cmp -s "$T/st0.png" "$T/st1.png" && bad "the style image changed nothing" || ok "the style image changes the result"
+[ -n "$prompt_opt" ] && expect 0 "text and image style together" stdcpu -q -m "$IP" --size 128 -p "$prompt_opt" --style-image "$T/pal.png" "$T/rgb.png" "$T/st3.png"
+expect 4 "unreadable style image" stdcpu -q -m "$IP" --size 128 --style-image "$T/junk.png" "$T/rgb.png" "$T/st4.png"; noout "$T/st4.png"
+expect 2 "bad --style-blocks" stdcpu -q -m "$IP" --style-blocks some "$T/rgb.png" "$T/st5.png"
+# shellcheck disable=SC2086
+convert -q --random "$S/tests/models/tiny_sdxl" --ip-adapter "$T/ip_bad.safetensors" -o "$T/bad_ip.stdm" 2>"$T/err.log" ||
+  true
+# A mismatched adapter (3 layers for a UNet with 8) is refused when the model is opened (or converted).
+if [ -f "$T/bad_ip.stdm" ]; then
+  expect 3 "IP-Adapter that does not fit the UNet" stdcpu -q -m "$T/bad_ip.stdm" --size 128 "$T/rgb.png" "$T/st6.png"
+else
+  ok "IP-Adapter that does not fit the UNet refused by the converter"
+fi
+
 # --- settings stored in the PNG --------------------------------------------
 if grep -a -q "Seed: 7" "$T/rgb-out.png" && grep -a -q "parameters" "$T/rgb-out.png"; then
   ok "PNG carries the settings (parameters chunk with the seed)"
@@ -80,7 +107,6 @@ run --seed 8 "$T/rgb.png" "$T/s8.png"
 cmp -s "$T/i1.png" "$T/s8.png" && bad "seeds 7 and 8 gave the same image" || ok "another seed gives another image"
 
 # --- errors: exit code, one line, no output left ----------------------------
-noout() { if [ -e "$1" ]; then bad "output $1 left behind"; else ok "no output left behind"; fi; }
 expect 2 "bad --strength" run --strength 1.5 "$T/rgb.png" "$T/e1.png"; noout "$T/e1.png"
 expect 2 "bad --steps" run --steps x "$T/rgb.png" "$T/e2.png"; noout "$T/e2.png"
 expect 2 "unknown option" run --frobnicate "$T/rgb.png" "$T/e3.png"; noout "$T/e3.png"

@@ -22,6 +22,7 @@ typedef struct {
 /* One line per kind; a kind missing here is reported as unsupported. */
 static const kind_entry kinds[] = {
     {"schedulers", golden_kind_schedulers},
+    {"tokenizer", golden_kind_tokenizer},
     {"pipeline_sdxl_img2img", golden_kind_pipeline_sdxl_img2img},
     {"pipeline_sd15_img2img", golden_kind_pipeline_sd15_img2img},
     {"clip_text", golden_kind_clip_text},

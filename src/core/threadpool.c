@@ -28,6 +28,7 @@ struct stdcpu_pool {
     atomic_uint generation;
     atomic_int pending; /* workers still running this generation */
     atomic_int quit;
+    _Atomic uint64_t ops; /* arithmetic done by ops on this pool */
 };
 
 typedef struct {
@@ -103,6 +104,7 @@ stdcpu_status stdcpu_pool_create(stdcpu_pool **out, int threads, stdcpu_error *e
     atomic_init(&p->generation, 0);
     atomic_init(&p->pending, 0);
     atomic_init(&p->quit, 0);
+    atomic_init(&p->ops, 0);
     if (threads > 1) {
         p->threads = calloc((size_t)threads - 1, sizeof(pthread_t));
         if (!p->threads) {
@@ -177,4 +179,21 @@ void stdcpu_pool_run_n(stdcpu_pool *p, int nth_max, stdcpu_task_fn fn, void *arg
 void stdcpu_pool_run(stdcpu_pool *p, stdcpu_task_fn fn, void *arg)
 {
     stdcpu_pool_run_n(p, p ? p->nthreads : 1, fn, arg);
+}
+
+void stdcpu_pool_add_ops(stdcpu_pool *p, uint64_t ops)
+{
+    if (p)
+        atomic_fetch_add_explicit(&p->ops, ops, memory_order_relaxed);
+}
+
+uint64_t stdcpu_pool_ops(const stdcpu_pool *p)
+{
+    return p ? atomic_load_explicit(&((stdcpu_pool *)p)->ops, memory_order_relaxed) : 0;
+}
+
+void stdcpu_pool_reset_ops(stdcpu_pool *p)
+{
+    if (p)
+        atomic_store_explicit(&p->ops, 0, memory_order_relaxed);
 }

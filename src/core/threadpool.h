@@ -5,6 +5,7 @@
 #define STDCPU_CORE_THREADPOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "stdcpu.h"
 
@@ -22,6 +23,12 @@ void stdcpu_pool_run(stdcpu_pool *pool, stdcpu_task_fn fn, void *arg);
 
 /* Runs fn on min(nth_max, threads) threads: for work with few chunks. */
 void stdcpu_pool_run_n(stdcpu_pool *pool, int nth_max, stdcpu_task_fn fn, void *arg);
+
+/* Work accounting for benchmarks: the ops add the arithmetic they perform
+ * (2 per multiply-add) to their pool's counter. NULL pools are ignored. */
+void stdcpu_pool_add_ops(stdcpu_pool *pool, uint64_t ops);
+uint64_t stdcpu_pool_ops(const stdcpu_pool *pool);
+void stdcpu_pool_reset_ops(stdcpu_pool *pool);
 
 /* The default thread count: $STDCPU_THREADS, else online CPUs (>= 1). */
 int stdcpu_default_threads(void);

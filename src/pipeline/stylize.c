@@ -142,6 +142,10 @@ void stdcpu_model_get_info(const stdcpu_model *m, stdcpu_model_info *info)
     info->vae_scale = stdcpu_vae_scale_factor(stdcpu_vae_get_config(m->nets.vae));
 }
 
+const stdcpu_sd_nets *stdcpu_model_nets(const stdcpu_model *m) { return &m->nets; }
+
+const stdcpu_json *stdcpu_model_scheduler_config(const stdcpu_model *m) { return m->sched_config; }
+
 void stdcpu_stylize_defaults(const stdcpu_model *m, stdcpu_stylize_opts *o)
 {
     memset(o, 0, sizeof *o);

@@ -35,6 +35,12 @@ typedef struct stdcpu_model_info {
 } stdcpu_model_info;
 void stdcpu_model_get_info(const stdcpu_model *m, stdcpu_model_info *info);
 
+/* The loaded networks (benchmarks and tools drive them directly). */
+struct stdcpu_sd_nets;
+const struct stdcpu_sd_nets *stdcpu_model_nets(const stdcpu_model *m);
+/* The model's scheduler_config.json object, or NULL. */
+const stdcpu_json *stdcpu_model_scheduler_config(const stdcpu_model *m);
+
 typedef struct stdcpu_stylize_opts {
     const char *prompt;           /* style text; NULL or "" = empty prompt */
     const char *negative;         /* NULL = the recipe's default */

@@ -71,6 +71,7 @@ typedef stdcpu_status (*golden_kind_fn)(golden_case *gc, stdcpu_error *err);
 
 /* The kind runners (tools/golden/kind_<kind>.c). */
 stdcpu_status golden_kind_schedulers(golden_case *gc, stdcpu_error *err);
+stdcpu_status golden_kind_tokenizer(golden_case *gc, stdcpu_error *err);
 stdcpu_status golden_kind_pipeline_sdxl_img2img(golden_case *gc, stdcpu_error *err);
 stdcpu_status golden_kind_pipeline_sd15_img2img(golden_case *gc, stdcpu_error *err);
 stdcpu_status golden_kind_clip_text(golden_case *gc, stdcpu_error *err);

@@ -1,0 +1,302 @@
+/* stdcpu-bench-pipeline: full-size random-weight SDXL and SD1.5 models built
+ * from the real configs (../shared/golden/configs), timed network by network
+ * and as whole recipes, against the machine's int8 peak measured in the same
+ * run. One child process per model so each reports its own peak RSS.
+ *
+ *   stdcpu-bench-pipeline [--quick] [--threads N] [--configs DIR] [--models DIR] [--f32]
+ *
+ * --quick: one batch-2 SDXL UNet pass and one SD1.5 UNet pass at 512x512, int8.
+ * Default: also text encoders, VAE encode/decode, the STD recipe at 512 and
+ * 768 and the SD1.5 LCM recipe at 512; --f32 adds f32 runs (int8 vs f32). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/mem.h"
+#include "bench.h"
+#include "core/rng.h"
+#include "pipeline/img2img.h"
+#include "pipeline/stylize.h"
+#include "simd/cpu.h"
+
+typedef struct bench_opts {
+    int quick, threads, f32;
+    const char *configs, *models, *convert;
+} bench_opts;
+
+static double peak_rss_mib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+static double file_mib(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (double)st.st_size / (1 << 20) : 0;
+}
+
+static float *randn_buf(size_t n, uint64_t stream)
+{
+    float *x = stdcpu_aligned_alloc(n * sizeof(float));
+    if (x)
+        stdcpu_randn(12345, stream, 0, x, n);
+    return x;
+}
+
+/* "BENCH name=.. ... gops=.. peak_frac=.." for one timed region. */
+static void report(const char *name, const char *model, const char *prec, const char *shape, double s,
+                   uint64_t ops, const bench_env *env)
+{
+    const double gops = s > 0 ? (double)ops / s * 1e-9 : 0;
+    const stdcpu_isa isa = stdcpu_isa_active();
+    const double peak = env->peak_i8_gops[isa] > 0 ? env->peak_i8_gops[isa] : env->peak_f32_gflops;
+    printf("BENCH name=%s model=%s precision=%s isa=%s threads=%d shape=%s seconds=%.3f gops=%.1f peak_frac=%.3f "
+           "rss_mib=%.0f\n",
+           name, model, prec, stdcpu_isa_name(isa), env->threads, shape, s, gops, peak > 0 ? gops / peak : 0,
+           peak_rss_mib());
+    fflush(stdout);
+}
+
+static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *prec, int batch, int latent,
+                     const bench_env *env)
+{
+    stdcpu_unet_info ui;
+    stdcpu_unet_get_info(n->unet, &ui);
+    const size_t B = (size_t)batch, h = (size_t)latent, nlat = B * ui.in_channels * h * h;
+    float *x = randn_buf(nlat, 1), *out = stdcpu_aligned_alloc(nlat * sizeof(float));
+    float *ctx = randn_buf(B * 77 * ui.cross_attention_dim, 2);
+    float *te = ui.text_time ? randn_buf(B * ui.text_embeds_dim, 3) : NULL;
+    float tid[12] = {512, 512, 0, 0, 512, 512, 512, 512, 0, 0, 512, 512};
+    stdcpu_unet_inputs in;
+    memset(&in, 0, sizeof in);
+    in.batch = B;
+    in.height = in.width = h;
+    in.sample = x;
+    in.timestep = 739;
+    in.context = ctx;
+    in.context_tokens = 77;
+    in.text_embeds = te;
+    in.time_ids = ui.text_time ? tid : NULL;
+    stdcpu_error err;
+    /* one warm-up pass (first-touch of the mapping, arena) then the timed one */
+    int rc = 0;
+    for (int rep = 0; rep < 2 && !rc; rep++) {
+        stdcpu_pool_reset_ops(env->pool);
+        const double t0 = bench_now();
+        if (stdcpu_unet_forward(n->unet, env->pool, &in, out, &err) != STDCPU_OK) {
+            fprintf(stderr, "unet: %s\n", err.msg);
+            rc = 1;
+        } else if (rep == 1 || env->quick) {
+            char shape[64];
+            snprintf(shape, sizeof shape, "%dx%dx%dx%d", batch, (int)ui.in_channels, latent, latent);
+            report("unet_pass", model, prec, shape, bench_now() - t0, stdcpu_pool_ops(env->pool), env);
+            if (env->quick)
+                break;
+        }
+    }
+    stdcpu_aligned_free(x);
+    stdcpu_aligned_free(out);
+    stdcpu_aligned_free(ctx);
+    stdcpu_aligned_free(te);
+    return rc;
+}
+
+static int vae_and_text(const stdcpu_sd_nets *n, const char *model, const char *prec, const bench_env *env)
+{
+    stdcpu_error err;
+    const stdcpu_vae_config *vc = stdcpu_vae_get_config(n->vae);
+    const size_t S = 512, f = (size_t)stdcpu_vae_scale_factor(vc), lc = (size_t)vc->latent_channels;
+    float *img = randn_buf(3 * S * S, 4), *mom = stdcpu_aligned_alloc(2 * lc * (S / f) * (S / f) * sizeof(float));
+    int rc = 0;
+    stdcpu_pool_reset_ops(env->pool);
+    double t0 = bench_now();
+    if (stdcpu_vae_encode(n->vae, env->pool, img, 1, S, S, mom, &err) != STDCPU_OK)
+        rc = fprintf(stderr, "vae encode: %s\n", err.msg) > 0;
+    else
+        report("vae_encode", model, prec, "1x3x512x512", bench_now() - t0, stdcpu_pool_ops(env->pool), env);
+    stdcpu_pool_reset_ops(env->pool);
+    t0 = bench_now();
+    if (!rc && stdcpu_vae_decode(n->vae, env->pool, mom, 1, S / f, S / f, img, &err) != STDCPU_OK)
+        rc = fprintf(stderr, "vae decode: %s\n", err.msg) > 0;
+    else if (!rc)
+        report("vae_decode", model, prec, "1x4x64x64", bench_now() - t0, stdcpu_pool_ops(env->pool), env);
+    stdcpu_aligned_free(img);
+    stdcpu_aligned_free(mom);
+    /* text encoders at batch 2 (CFG) x 77 tokens */
+    int64_t ids[2 * 77];
+    for (int i = 0; i < 2 * 77; i++)
+        ids[i] = i % 77 == 0 ? 49406 : i % 77 < 20 ? 320 + i % 77 : 49407;
+    stdcpu_clip *encs[2] = {n->te1, n->te2};
+    for (int e = 0; e < 2 && !rc; e++) {
+        if (!encs[e])
+            continue;
+        const size_t H = stdcpu_clip_get_config(encs[e])->hidden;
+        float *hid = stdcpu_aligned_alloc(2 * 77 * H * sizeof(float));
+        stdcpu_clip_out o;
+        memset(&o, 0, sizeof o);
+        o.hidden = hid;
+        o.hidden_index = -2;
+        stdcpu_pool_reset_ops(env->pool);
+        t0 = bench_now();
+        if (stdcpu_clip_text_forward(encs[e], env->pool, ids, 2, 77, &o, &err) != STDCPU_OK)
+            rc = fprintf(stderr, "text encoder: %s\n", err.msg) > 0;
+        else
+            report(e ? "text_encoder_2" : "text_encoder", model, prec, "2x77", bench_now() - t0,
+                   stdcpu_pool_ops(env->pool), env);
+        stdcpu_aligned_free(hid);
+    }
+    return rc;
+}
+
+static int recipe(stdcpu_model *m, const char *model, const char *prec, int size, const bench_env *env)
+{
+    stdcpu_image in;
+    stdcpu_error err;
+    if (stdcpu_image_alloc(&in, size, size, &err) != STDCPU_OK)
+        return 1;
+    for (size_t i = 0; i < (size_t)size * size * 3; i++)
+        in.rgb[i] = (uint8_t)((i * 2654435761u) >> 24);
+    stdcpu_stylize_opts o;
+    stdcpu_stylize_defaults(m, &o);
+    o.long_side = size;
+    o.seed = 1;
+    stdcpu_image out;
+    stdcpu_stylize_report rep;
+    stdcpu_pool_reset_ops(env->pool);
+    const double t0 = bench_now();
+    stdcpu_status s = stdcpu_stylize(m, env->pool, &in, &o, &out, &rep, &err);
+    const double total = bench_now() - t0;
+    stdcpu_image_free(&in);
+    if (s != STDCPU_OK) {
+        fprintf(stderr, "recipe: %s\n", err.msg);
+        return 1;
+    }
+    stdcpu_image_free(&out);
+    char shape[64];
+    snprintf(shape, sizeof shape, "%dx%d", rep.work_width, rep.work_height);
+    report("recipe_total", model, prec, shape, total, stdcpu_pool_ops(env->pool), env);
+    printf("BENCH name=recipe_phases model=%s precision=%s shape=%s steps=%d unet_evals=%d text_s=%.3f "
+           "encode_s=%.3f unet_s=%.3f decode_s=%.3f total_s=%.3f rss_mib=%.0f\n",
+           model, prec, shape, rep.unet_steps, rep.unet_evals, rep.seconds_text, rep.seconds_encode,
+           rep.seconds_unet, rep.seconds_decode, total, peak_rss_mib());
+    fflush(stdout);
+    return 0;
+}
+
+/* Runs in a child: one model, one precision. */
+static int bench_model(const bench_opts *bo, const char *path, const char *model, stdcpu_precision p)
+{
+    bench_env env;
+    memset(&env, 0, sizeof env);
+    env.threads = bo->threads > 0 ? bo->threads : stdcpu_default_threads();
+    env.quick = bo->quick;
+    stdcpu_error err;
+    if (stdcpu_pool_create(&env.pool, env.threads, &err) != STDCPU_OK)
+        return 1;
+    bench_measure_peaks(&env);
+    const double t0 = bench_now();
+    stdcpu_model *m;
+    if (stdcpu_model_open(&m, path, p, &err) != STDCPU_OK) {
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+        return 1;
+    }
+    const char *prec = stdcpu_precision_name(p);
+    printf("BENCH name=model_open model=%s precision=%s seconds=%.3f file_mib=%.0f rss_mib=%.0f\n", model, prec,
+           bench_now() - t0, file_mib(path), peak_rss_mib());
+    const stdcpu_sd_nets *n = stdcpu_model_nets(m);
+    const int sdxl = n->te2 != NULL;
+    int rc = unet_pass(n, model, prec, sdxl ? 2 : 1, 64, &env);
+    if (!rc && !bo->quick) {
+        rc = vae_and_text(n, model, prec, &env);
+        if (!rc)
+            rc = recipe(m, model, prec, 512, &env);
+        if (!rc && sdxl && p == STDCPU_PREC_INT8)
+            rc = recipe(m, model, prec, 768, &env);
+    }
+    printf("BENCH name=peak_rss model=%s precision=%s rss_mib=%.0f file_mib=%.0f rss_over_file=%.2f\n", model, prec,
+           peak_rss_mib(), file_mib(path), file_mib(path) > 0 ? peak_rss_mib() / file_mib(path) : 0);
+    stdcpu_model_close(m);
+    stdcpu_pool_destroy(env.pool);
+    return rc;
+}
+
+static int ensure_model(const bench_opts *bo, const char *cfg, const char *out)
+{
+    struct stat st;
+    if (stat(out, &st) == 0)
+        return 0;
+    char cmd[12800];
+    snprintf(cmd, sizeof cmd, "'%s' -q --random '%s/%s' -o '%s'", bo->convert, bo->configs, cfg, out);
+    fprintf(stderr, "building %s (once): %s\n", out, cmd);
+    const double t0 = bench_now();
+    const int rc = system(cmd);
+    printf("BENCH name=convert_random config=%s seconds=%.1f file_mib=%.0f\n", cfg, bench_now() - t0, file_mib(out));
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts bo = {0};
+    const char *shared = getenv("STDCPU_SHARED");
+    static char cfgbuf[4096], convbuf[4096];
+    snprintf(cfgbuf, sizeof cfgbuf, "%s/golden/configs", shared && *shared ? shared : "../shared");
+    bo.configs = cfgbuf;
+    bo.models = "/tmp/stdcpu-bench-models";
+    snprintf(convbuf, sizeof convbuf, "%s/stdcpu-convert", getenv("STDCPU_BUILDDIR") ? getenv("STDCPU_BUILDDIR") : ".");
+    bo.convert = convbuf;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick"))
+            bo.quick = 1;
+        else if (!strcmp(argv[i], "--f32"))
+            bo.f32 = 1;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            bo.threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--configs") && i + 1 < argc)
+            bo.configs = argv[++i];
+        else if (!strcmp(argv[i], "--models") && i + 1 < argc)
+            bo.models = argv[++i];
+        else if (!strcmp(argv[i], "--convert") && i + 1 < argc)
+            bo.convert = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--quick] [--f32] [--threads N] [--configs DIR] [--models DIR] "
+                    "[--convert PATH]\n", argv[0]);
+            return 2;
+        }
+    }
+    struct stat st;
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/sdxl_base/unet/config.json", bo.configs);
+    if (stat(probe, &st) != 0) {
+        printf("BENCH skipped=no_configs configs=%s\n", bo.configs);
+        return 0;
+    }
+    mkdir(bo.models, 0755);
+    const char *names[2] = {"sdxl_base", "sd15"};
+    for (int k = 0; k < 2; k++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s_random_int8.stdm", bo.models, names[k]);
+        if (ensure_model(&bo, names[k], path) != 0) {
+            fprintf(stderr, "cannot build %s\n", path);
+            return 1;
+        }
+        for (int f = 0; f < (bo.f32 ? 2 : 1); f++) {
+            fflush(stdout);
+            pid_t pid = fork();
+            if (pid == 0)
+                _exit(bench_model(&bo, path, names[k], f ? STDCPU_PREC_F32 : STDCPU_PREC_INT8));
+            int status = 0;
+            waitpid(pid, &status, 0);
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "benchmark of %s failed\n", path);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
