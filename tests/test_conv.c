@@ -152,6 +152,16 @@ START_TEST(test_conv_every_isa)
                 }
             }
     }
+    /* A larger map: several row blocks / im2col tiles per thread. */
+    for (int isa = 0; isa < STDCPU_ISA_COUNT; isa++) {
+        const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
+        if (!kt)
+            continue;
+        run_case(pools[isa % 3], kt, 1, 5, 23, 21, 7, 3, 1, 1, STDCPU_ACT_NONE, 1, &rng);
+        if (isa == 0)
+            for (int t = 0; t < 2; t++)
+                run_case(pools[t], kt, 1, 5, 23, 21, 7, 3, 1 + (size_t)t, 0, STDCPU_ACT_SILU, 1, &rng);
+    }
     for (int t = 0; t < 3; t++)
         stdcpu_pool_destroy(pools[t]);
 }
