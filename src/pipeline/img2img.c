@@ -227,7 +227,10 @@ stdcpu_status stdcpu_img2img_run(const stdcpu_sd_nets *n, stdcpu_pool *pool, con
         memcpy(tr->noised_latents, b.lat, nlat * sizeof(float));
     double t2 = now_s();
 
-    /* 3. the student's steps */
+    /* 3. the student's steps. The prompt and style image do not change over
+     * the steps: their cross-attention keys/values are computed once. */
+    if ((s = stdcpu_unet_set_context(n->unet, pool, b.ctx, (size_t)nb, T, b.ip_tokens, ntok, err)))
+        goto done;
     for (int j = 0; j < k; j++) {
         const int i = sch.begin_index + j;
         for (int r = 0; r < nb; r++)
@@ -239,12 +242,10 @@ stdcpu_status stdcpu_img2img_run(const stdcpu_sd_nets *n, stdcpu_pool *pool, con
         in.width = w;
         in.sample = b.lat_in;
         in.timestep = (float)sch.timesteps[i];
-        in.context = b.ctx;
+        in.context = NULL; /* the cached one */
         in.context_tokens = T;
         in.text_embeds = ui.text_time ? b.pooled : NULL;
         in.time_ids = b.time_ids;
-        in.ip_tokens = b.ip_tokens;
-        in.ip_tokens_n = ntok;
         if ((s = stdcpu_unet_forward(n->unet, pool, &in, b.eps2, err)))
             goto done;
         if (cfg) {
@@ -283,6 +284,7 @@ stdcpu_status stdcpu_img2img_run(const stdcpu_sd_nets *n, stdcpu_pool *pool, con
         tr->unet_evals = k * nb;
     }
 done:
+    stdcpu_unet_clear_context(n->unet);
     free_bufs(&b);
     stdcpu_sched_free(&sch);
     return s;
