@@ -9,6 +9,8 @@
  *   - config validation and weight/config mismatches (clear errors).
  * Tiny models come from ../shared/golden (tests needing them pass trivially
  * when it is absent; main exits 77 then). */
+#define _POSIX_C_SOURCE 200809L /* symlink */
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
