@@ -7,6 +7,9 @@
  *     independence, argument checks, the arena peak.
  * The tiny models come from ../shared/golden (tests needing them pass
  * trivially when it is absent; main exits 77 then). */
+/* symlink, mkdir */
+#define _POSIX_C_SOURCE 200809L
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
