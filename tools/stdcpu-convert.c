@@ -512,7 +512,7 @@ static stdcpu_status run(const convert_opts *o, convert_job *job, cli_progress *
         st = add_folder(job, w, "motion_adapter", o->motion, 0, err);
     if (st == STDCPU_OK && o->taesd)
         st = add_folder(job, w, "taesd", o->taesd, 0, err);
-    if (st == STDCPU_OK)
+    if (st == STDCPU_OK && job->n_items)
         qsort(job->items, job->n_items, sizeof *job->items, cmp_item);
     for (size_t i = 1; st == STDCPU_OK && i < job->n_items; i++)
         if (!strcmp(job->items[i].name, job->items[i - 1].name))

@@ -278,7 +278,7 @@ stdcpu_status stdcpu_lora_add_file(stdcpu_lora *l, const char *path, float scale
         }
         snprintf(target, tl, "%s.weight", keys[i].module);
         const char *tk = target;
-        if (!bsearch(&tk, base_names, n_base, sizeof *base_names, cmp_str)) {
+        if (!n_base || !bsearch(&tk, base_names, n_base, sizeof *base_names, cmp_str)) {
             note_bad(missing, sizeof missing, &n_missing, target);
             free(target);
             i = j;
@@ -304,7 +304,8 @@ stdcpu_status stdcpu_lora_add_file(stdcpu_lora *l, const char *path, float scale
     for (size_t i = 0; i < nk; i++)
         free(keys[i].module);
     free(keys);
-    qsort(l->deltas, l->n, sizeof *l->deltas, cmp_delta);
+    if (l->n)
+        qsort(l->deltas, l->n, sizeof *l->deltas, cmp_delta);
     return status;
 }
 

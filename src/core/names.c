@@ -23,11 +23,17 @@ static int cmp_param(const void *a, const void *b)
     return strcmp(((const stdcpu_param *)a)->name, ((const stdcpu_param *)b)->name);
 }
 
-void stdcpu_param_list_sort(stdcpu_param_list *l) { qsort(l->items, l->n, sizeof *l->items, cmp_param); }
+void stdcpu_param_list_sort(stdcpu_param_list *l)
+{
+    if (l->n)
+        qsort(l->items, l->n, sizeof *l->items, cmp_param);
+}
 
 const stdcpu_param *stdcpu_param_list_find(const stdcpu_param_list *l, const char *name)
 {
     stdcpu_param key = {.name = (char *)(uintptr_t)name};
+    if (!l->n)
+        return NULL;
     return bsearch(&key, l->items, l->n, sizeof key, cmp_param);
 }
 

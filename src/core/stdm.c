@@ -321,7 +321,8 @@ static stdcpu_status validate(stdcpu_stdm *m, stdcpu_error *err)
             return stdcpu_fail(err, STDCPU_ERR_FORMAT, "stdm: blob '%s' has no component prefix", b);
         STDCPU_TRY(add_component(m, b, (size_t)(slash - b), err));
     }
-    qsort(m->components, m->n_components, sizeof *m->components, cmp_component);
+    if (m->n_components)
+        qsort(m->components, m->n_components, sizeof *m->components, cmp_component);
     /* configs are small: parse them now so that lookups are const and cheap */
     for (size_t i = 0; i < m->n_components; i++) {
         char name[256];
