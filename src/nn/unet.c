@@ -338,35 +338,36 @@ stdcpu_status unet_load_linear_cat(stdcpu_linear_weight *lw, const stdcpu_wsrc *
             q8 = 0;
     }
     const size_t n = expect_n_each * nparts, part = expect_n_each * k;
-    float *all = stdcpu_aligned_alloc(n * k * sizeof(float));
-    if (!all)
-        return stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory loading %s", prefixes[0]);
+    int8_t *q = q8 ? stdcpu_aligned_alloc(n * k) : NULL;
+    float *scales = q8 ? stdcpu_aligned_alloc(n * sizeof(float)) : NULL;
+    float *all = q8 ? NULL : stdcpu_aligned_alloc(n * k * sizeof(float));
     stdcpu_status s = STDCPU_OK;
+    if (q8 ? !q || !scales : !all)
+        s = stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory loading %s", prefixes[0]);
     for (size_t i = 0; i < nparts && s == STDCPU_OK; i++) {
-        float *f;
         snprintf(wname, sizeof wname, "%s.weight", prefixes[i]);
-        s = stdcpu_wsrc_read_f32(w, wname, &f, NULL, err);
-        if (s == STDCPU_OK) {
+        stdcpu_wview v;
+        if ((s = stdcpu_wsrc_get(w, wname, &v, err)) != STDCPU_OK)
+            break;
+        if (q8 && v.dtype == STDCPU_DT_I8) { /* stored int8 (.stdm): used as is */
+            memcpy(q + i * part, v.data, part);
+            memcpy(scales + i * expect_n_each, v.scales, expect_n_each * sizeof(float));
+            continue;
+        }
+        float *f;
+        if ((s = stdcpu_wsrc_read_f32(w, wname, &f, NULL, err)) != STDCPU_OK)
+            break;
+        if (q8) /* per-row scales: stacking the parts' quantisations = quantising the stack */
+            stdcpu_quant_int8_rows(f, (int64_t)expect_n_each, (int64_t)k, q + i * part, scales + i * expect_n_each);
+        else
             memcpy(all + i * part, f, part * sizeof(float));
-            stdcpu_aligned_free(f);
-        }
+        stdcpu_aligned_free(f);
     }
-    if (s == STDCPU_OK && q8) {
-        /* Per-row scales: quantising the stack equals stacking the parts'
-         * quantisations (stored int8 round-trips exactly). */
-        int8_t *q = stdcpu_aligned_alloc(n * k);
-        float *scales = stdcpu_aligned_alloc(n * sizeof(float));
-        if (!q || !scales)
-            s = stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory loading %s", prefixes[0]);
-        else {
-            stdcpu_quant_int8_rows(all, (int64_t)n, (int64_t)k, q, scales);
-            s = stdcpu_linear_weight_init_q8(lw, q, scales, NULL, n, k, err);
-        }
-        stdcpu_aligned_free(q);
-        stdcpu_aligned_free(scales);
-    } else if (s == STDCPU_OK) {
-        s = stdcpu_linear_weight_init_f32(lw, all, NULL, n, k, err);
-    }
+    if (s == STDCPU_OK)
+        s = q8 ? stdcpu_linear_weight_init_q8(lw, q, scales, NULL, n, k, err)
+               : stdcpu_linear_weight_init_f32(lw, all, NULL, n, k, err);
+    stdcpu_aligned_free(q);
+    stdcpu_aligned_free(scales);
     stdcpu_aligned_free(all);
     return s;
 }
