@@ -19,16 +19,16 @@
 #include <stddef.h>
 
 #include "core/threadpool.h"
+#include "io/imageops.h"
 #include "nn/layers.h"
 #include "nn/weights.h"
 #include "stdcpu.h"
 
 #define STDCPU_TAESD_MAX_STAGES 8
 
-typedef enum stdcpu_image_range {
-    STDCPU_RANGE_PM1 = 0, /* [-1, 1] (diffusers pipelines) */
-    STDCPU_RANGE_01 = 1   /* [0, 1] (taesd.py) */
-} stdcpu_image_range;
+/* The pixel ranges of io/imageops.h: STDCPU_RANGE_PM1 ([-1, 1], diffusers
+ * pipelines) and STDCPU_RANGE_01 ([0, 1], taesd.py). */
+typedef stdcpu_pixel_range stdcpu_image_range;
 
 typedef struct stdcpu_taesd_config {
     int latent_channels;
