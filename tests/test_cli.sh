@@ -90,6 +90,13 @@ else
   ok "IP-Adapter that does not fit the UNet refused by the converter"
 fi
 
+# --- decoders: full VAE (default) and the bundled tiny one -----------------
+expect 0 "tiny decoder (TAESD)" run --decoder tiny "$T/rgb.png" "$T/tiny.png"
+cmp -s "$T/tiny.png" "$T/rgb-out.png" && bad "tiny decoder gave the VAE's image" || ok "tiny decoder decodes differently"
+expect 6 "tiny decoder missing from the model" stdcpu -q -m "$T/sd15.stdm" --decoder tiny "$T/rgb.png" "$T/e15.png"
+noout "$T/e15.png"
+expect 2 "bad --decoder" run --decoder huge "$T/rgb.png" "$T/e16.png"
+
 # --- settings stored in the PNG --------------------------------------------
 if grep -a -q "Seed: 7" "$T/rgb-out.png" && grep -a -q "parameters" "$T/rgb-out.png"; then
   ok "PNG carries the settings (parameters chunk with the seed)"

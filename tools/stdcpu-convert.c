@@ -327,7 +327,7 @@ static stdcpu_status add_tokenizer(stdcpu_stdm_writer *w, const char *src, stdcp
     return add_tokenizer_dir(w, src, "tokenizer", err);
 }
 
-static const char *const model_dirs[] = {"unet", "vae", "text_encoder", "text_encoder_2", "image_encoder"};
+static const char *const model_dirs[] = {"unet", "vae", "text_encoder", "text_encoder_2", "image_encoder", "taesd"};
 
 /* --base DIR or --random DIR: every known model subfolder + scheduler + tokenizers. */
 static stdcpu_status add_pipeline_dir(convert_job *job, stdcpu_stdm_writer *w, const char *dir, int random,
@@ -500,9 +500,13 @@ static stdcpu_status run(const convert_opts *o, convert_job *job, cli_progress *
         st = convert_single_file(job, o->base, o->config_dir, w, err);
     if (st == STDCPU_OK && o->tokenizer)
         st = add_tokenizer(w, o->tokenizer, err);
+    /* the image encoder may come with the base folder (image_encoder/) */
+    char enc_sub[4200];
+    snprintf(enc_sub, sizeof enc_sub, "%s/image_encoder", src ? src : "");
     if (st == STDCPU_OK && o->ip_adapter) {
-        if (!o->image_encoder)
-            st = stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "--ip-adapter needs --image-encoder DIR");
+        if (!o->image_encoder && !(src && is_dir(src) && is_dir(enc_sub)))
+            st = stdcpu_fail(err, STDCPU_ERR_INVALID_ARG,
+                             "--ip-adapter needs --image-encoder DIR (or an image_encoder/ folder in the base)");
         else
             st = add_file_component(job, "ip_adapter", o->ip_adapter, err);
     }
@@ -534,7 +538,7 @@ static stdcpu_status run(const convert_opts *o, convert_job *job, cli_progress *
     for (size_t i = 0; st == STDCPU_OK && i < job->n_items; i++) {
         st = write_item(job, &job->items[i], &pol, lora, w, err);
         int step = (int)((i + 1) * 100 / job->n_items);
-        if (step != last && (prog->tty || step % 10 == 0 || i + 1 == job->n_items)) {
+        if (step != last && step > 0 && (prog->tty || step % 10 == 0 || i + 1 == job->n_items)) {
             cli_progress_update(prog, "convert", step, 100);
             last = step;
         }

@@ -68,6 +68,7 @@ static void usage(FILE *f)
             "      --cfg X           guidance scale (SDXL default 6; 1 = no guidance, faster)\n"
             "      --seed N          random seed (default: a new one, printed)\n"
             "Size and speed:\n"
+            "      --decoder D       vae (default, full quality) or tiny (TAESD: much faster, bundled with --taesd)\n"
             "      --size N          working long side, a multiple of 64 (default 768)\n"
             "      --width W --height H  explicit working size (multiples of 64)\n"
             "      --threads N       threads (default $STDCPU_THREADS or all CPUs)\n"
@@ -404,9 +405,7 @@ int main(int argc, char **argv)
     cli_progress_init(&prog_bar, stderr, o.quiet, -1);
     so.progress = cli_progress_update;
     so.progress_user = &prog_bar;
-    if (o.decoder && !strcmp(o.decoder, "tiny"))
-        st = stdcpu_fail(&err, STDCPU_ERR_MISMATCH, "this build decodes with the full VAE only (the tiny decoder "
-                         "path is not wired into the pipeline yet): use --decoder vae");
+    so.tiny_decoder = o.decoder && !strcmp(o.decoder, "tiny");
 
     stdcpu_pool *pool = NULL;
     if (st == STDCPU_OK)

@@ -147,6 +147,10 @@ stdcpu_status stdcpu_img2img_run(const stdcpu_sd_nets *n, stdcpu_pool *pool, con
         return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "UNet channels %zu/%zu do not match the VAE's %zu latents",
                            ui.in_channels, ui.out_channels, lc);
     const size_t h = p->height / f, w = p->width / f, nlat = lc * h * w;
+    if (p->tiny_decoder && (!n->taesd || (size_t)stdcpu_taesd_decoder_factor(n->taesd) != f ||
+                            (size_t)stdcpu_taesd_get_config(n->taesd)->latent_channels != lc))
+        return stdcpu_fail(err, STDCPU_ERR_MISMATCH, n->taesd ? "the tiny decoder does not match the VAE's latents"
+                                                              : "the model has no tiny decoder (TAESD)");
     const int cfg = p->guidance > 1.0, nb = cfg ? 2 : 1;
     if (cfg && (!p->neg1 || (n->te2 && !p->neg2)))
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "guidance > 1 needs negative prompt ids");
@@ -271,11 +275,17 @@ stdcpu_status stdcpu_img2img_run(const stdcpu_sd_nets *n, stdcpu_pool *pool, con
     }
     double t3 = now_s();
 
-    /* 4. decode */
-    for (size_t q = 0; q < nlat; q++)
-        b.tmp[q] = b.lat[q] / vc->scaling_factor + vc->shift_factor;
-    if ((s = stdcpu_vae_decode(n->vae, pool, b.tmp, 1, h, w, decoded, err)))
-        goto done;
+    /* 4. decode. TAESD works in the scaled latent space the UNet uses, so
+     * it takes the latents as they are. */
+    if (p->tiny_decoder) {
+        if ((s = stdcpu_taesd_decode(n->taesd, pool, b.lat, 1, h, w, STDCPU_RANGE_PM1, decoded, err)))
+            goto done;
+    } else {
+        for (size_t q = 0; q < nlat; q++)
+            b.tmp[q] = b.lat[q] / vc->scaling_factor + vc->shift_factor;
+        if ((s = stdcpu_vae_decode(n->vae, pool, b.tmp, 1, h, w, decoded, err)))
+            goto done;
+    }
     if (tr) {
         tr->seconds_text = t1 - t0;
         tr->seconds_encode = t2 - t1;

@@ -16,6 +16,7 @@
 #include "core/threadpool.h"
 #include "nn/clip.h"
 #include "nn/ip_adapter.h"
+#include "nn/taesd.h"
 #include "nn/unet.h"
 #include "nn/vae.h"
 #include "pipeline/scheduler.h"
@@ -29,6 +30,7 @@ typedef struct stdcpu_sd_nets {
     stdcpu_vae *vae;           /* encoder and decoder */
     stdcpu_clip *image_encoder;      /* IP-Adapter image encoder, or NULL */
     stdcpu_ip_image_proj *ip_proj;   /* IP-Adapter image projection, or NULL */
+    stdcpu_taesd *taesd;             /* tiny decoder (TAESD / TAESDXL), or NULL */
 } stdcpu_sd_nets;
 
 /* Random draws of one run: stream STDCPU_NOISE_VAE for the posterior sample,
@@ -52,6 +54,7 @@ typedef struct stdcpu_img2img_params {
     double eta;                    /* TCD gamma / DDIM eta */
     int crop_top, crop_left;       /* SDXL add_time_ids */
     const float *ip_pixels;        /* [1, 3, S, S] CLIP-normalised style image, or NULL */
+    int tiny_decoder;              /* decode with nets->taesd instead of the VAE */
     stdcpu_noise_fn noise;
     void *noise_user;
     stdcpu_progress_fn progress;   /* per UNet step, may be NULL */

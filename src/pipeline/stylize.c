@@ -30,7 +30,7 @@ struct stdcpu_model {
     stdcpu_stdm *file;
     stdcpu_precision precision;
     stdcpu_tokenizer *tok; /* NULL when the model has no vocabulary */
-    stdcpu_wsrc *w_te1, *w_te2, *w_unet, *w_vae, *w_enc, *w_ip;
+    stdcpu_wsrc *w_te1, *w_te2, *w_unet, *w_vae, *w_enc, *w_ip, *w_taesd;
     stdcpu_sd_nets nets;
     stdcpu_ip_image_proj ip_proj;
     int have_ip_proj;
@@ -103,6 +103,10 @@ stdcpu_status stdcpu_model_open(stdcpu_model **out, const char *path, stdcpu_pre
         m->have_ip_proj = 1;
         m->nets.ip_proj = &m->ip_proj;
     }
+    if (stdcpu_stdm_has_component(m->file, "taesd")) {
+        TRY_M(open_component(m, "taesd", &m->w_taesd, err));
+        TRY_M(stdcpu_taesd_load_diffusers(&m->nets.taesd, m->w_taesd, precision, err));
+    }
 #undef TRY_M
     *out = m;
     return STDCPU_OK;
@@ -124,7 +128,9 @@ void stdcpu_model_close(stdcpu_model *m)
         stdcpu_clip_free(m->nets.image_encoder);
     if (m->have_ip_proj)
         stdcpu_ip_image_proj_free(&m->ip_proj);
-    stdcpu_wsrc *ws[] = {m->w_te1, m->w_te2, m->w_unet, m->w_vae, m->w_enc, m->w_ip};
+    if (m->nets.taesd)
+        stdcpu_taesd_free(m->nets.taesd);
+    stdcpu_wsrc *ws[] = {m->w_te1, m->w_te2, m->w_unet, m->w_vae, m->w_enc, m->w_ip, m->w_taesd};
     for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
         stdcpu_wsrc_close(ws[i]);
     if (m->tok)
@@ -139,6 +145,7 @@ void stdcpu_model_get_info(const stdcpu_model *m, stdcpu_model_info *info)
     info->sdxl = m->nets.te2 != NULL;
     info->has_tokenizer = m->tok != NULL;
     info->has_style_image = m->have_ip_proj;
+    info->has_tiny_decoder = m->nets.taesd != NULL;
     info->vae_scale = stdcpu_vae_scale_factor(stdcpu_vae_get_config(m->nets.vae));
 }
 
@@ -256,6 +263,8 @@ stdcpu_status stdcpu_stylize(stdcpu_model *m, stdcpu_pool *pool, const stdcpu_im
     if (o->style_image && !m->have_ip_proj)
         return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "this model has no IP-Adapter, so it cannot take a style image "
                            "(convert it with --ip-adapter FILE --image-encoder DIR)");
+    if (o->tiny_decoder && !m->nets.taesd)
+        return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "this model has no tiny decoder (convert it with --taesd DIR)");
     if (!(o->strength > 0 && o->strength <= 1))
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "strength must be in (0, 1]");
     const int N = stdcpu_sched_steps_for_evals(o->steps, o->strength);
@@ -303,13 +312,28 @@ stdcpu_status stdcpu_stylize(stdcpu_model *m, stdcpu_pool *pool, const stdcpu_im
         if ((s = clip_pixels(o->style_image, S, ip_px, err)))
             goto done;
         stdcpu_json_doc *doc = NULL;
-        char spec[128];
+        char spec[256];
         const int all = o->style_blocks && !strcmp(o->style_blocks, "all");
         if (all)
             snprintf(spec, sizeof spec, "%.9g", o->style_scale);
-        else if (!o->style_blocks || !strcmp(o->style_blocks, "instantstyle"))
-            snprintf(spec, sizeof spec, "{\"down\": 0, \"mid\": 0, \"up\": {\"block_0\": [0, %.9g, 0], \"block_1\": 0}}",
-                     o->style_scale);
+        else if (!o->style_blocks || !strcmp(o->style_blocks, "instantstyle")) {
+            /* InstantStyle: only up_blocks.0.attentions.1, i.e. [0, s, 0] on
+             * SDXL's 3 attentions per up block (layers_per_block + 1). */
+            const stdcpu_json *ucfg = stdcpu_wsrc_config(m->w_unet);
+            const stdcpu_json *lpb = stdcpu_json_get(ucfg, "layers_per_block");
+            int64_t L = 2;
+            if (!stdcpu_json_int(lpb, &L) && stdcpu_json_count(lpb) > 0)
+                stdcpu_json_int(stdcpu_json_at(lpb, stdcpu_json_count(lpb) - 1), &L);
+            if (L + 1 < 2 || L + 1 > 16) {
+                s = stdcpu_fail(err, STDCPU_ERR_MISMATCH, "the UNet's up blocks have no attentions.1 for InstantStyle");
+                goto done;
+            }
+            int off = snprintf(spec, sizeof spec, "{\"down\": 0, \"mid\": 0, \"up\": {\"block_0\": [");
+            for (int64_t a = 0; a < L + 1; a++)
+                off += snprintf(spec + off, sizeof spec - (size_t)off, "%s%.9g", a ? ", " : "",
+                                a == 1 ? o->style_scale : 0.0);
+            snprintf(spec + off, sizeof spec - (size_t)off, "]}}");
+        }
         else {
             s = stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "style blocks \"%s\": use instantstyle or all",
                             o->style_blocks);
@@ -340,6 +364,7 @@ stdcpu_status stdcpu_stylize(stdcpu_model *m, stdcpu_pool *pool, const stdcpu_im
     p.guidance = o->cfg;
     p.eta = o->eta;
     p.ip_pixels = ip_px;
+    p.tiny_decoder = o->tiny_decoder;
     p.noise = seeded_noise_fn;
     p.noise_user = &sn;
     p.progress = o->progress;

@@ -30,6 +30,7 @@ typedef struct stdcpu_model_info {
     int sdxl;            /* two text encoders + text_time UNet */
     int has_tokenizer;   /* text prompts possible */
     int has_style_image; /* IP-Adapter + image encoder bundled */
+    int has_tiny_decoder; /* TAESD / TAESDXL bundled */
     int vae_scale;       /* image / latent size ratio */
     size_t params;       /* parameters of the loaded networks */
 } stdcpu_model_info;
@@ -55,6 +56,7 @@ typedef struct stdcpu_stylize_opts {
     int long_side;                /* working size: long side (multiple of 64), 0 = 768 */
     int work_width, work_height;  /* explicit working size (multiples of 64), 0 = from long_side */
     stdcpu_sched_kind scheduler;
+    int tiny_decoder;             /* decode with the bundled TAESD instead of the VAE */
     stdcpu_progress_fn progress;  /* per UNet step; may be NULL */
     void *progress_user;
 } stdcpu_stylize_opts;
