@@ -29,6 +29,20 @@ grep -q "^unet .*params" "$T/log" || fail "no per-component summary"
 $W "$B/stdcpu-convert" -q --base "$G/sd15_tiny" -o "$T/q.stdm" 2>"$T/qlog" || fail "convert -q"
 [ ! -s "$T/qlog" ] || fail "-q printed: $(cat "$T/qlog")"
 
+# a diffusers folder with tokenizer folders and an fp16-variant weight file
+mkdir -p "$T/pipe/tokenizer" "$T/pipe/tokenizer_2" "$T/pipe/unet"
+ln -s "$G/sd15_tiny/vae" "$G/sd15_tiny/text_encoder" "$G/sd15_tiny/scheduler" "$T/pipe/"
+cp "$G/sd15_tiny/unet/config.json" "$T/pipe/unet/"
+ln -s "$G/sd15_tiny/unet/diffusion_pytorch_model.safetensors" "$T/pipe/unet/diffusion_pytorch_model.fp16.safetensors"
+printf '{"a</w>": 0}' >"$T/pipe/tokenizer/vocab.json"
+printf '#version: 0.2\na b\n' >"$T/pipe/tokenizer/merges.txt"
+cp "$T/pipe/tokenizer/vocab.json" "$T/pipe/tokenizer/merges.txt" "$T/pipe/tokenizer_2/"
+$W "$B/stdcpu-convert" -q --base "$T/pipe" -o "$T/pipe.stdm" || fail "convert a folder with tokenizers"
+$W "$B/stdcpu-info" "$T/pipe.stdm" >"$T/pinfo" || fail "info pipe"
+grep -q "^tokenizer .*merges.txt" "$T/pinfo" || fail "tokenizer blobs: $(cat "$T/pinfo")"
+grep -q "^tokenizer_2 .*vocab.json" "$T/pinfo" || fail "tokenizer_2 blobs"
+grep -q "^unet .*UNet2DConditionModel" "$T/pinfo" || fail "fp16-variant unet weights not found"
+
 # info: components, classes, tokenizer blob, dtype totals, verify
 $W "$B/stdcpu-info" --verify "$T/sd15.stdm" >"$T/info" || fail "info"
 grep -q "UNet2DConditionModel" "$T/info" || fail "info lacks the unet class"
