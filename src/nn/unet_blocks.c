@@ -128,16 +128,26 @@ static void concat_run(void *arg, int ith, int nth)
 
 /* ---- blocks ----------------------------------------------------------------- */
 
-/* out [B,H,W,cout] = ResnetBlock2D(x [B,H,W,cin], emb). */
-static stdcpu_status resnet(fwd *f, const unet_resnet *r, const float *x, size_t H, size_t W, float *out)
+/* out [B,H,W,cout] = ResnetBlock2D(x [B,H,W,cin], emb). consume_x: x is a
+ * temporary (the up path's concat) that may be overwritten, which saves the
+ * [B,H,W,cin] normalised copy at the memory peak. */
+static stdcpu_status resnet(fwd *f, const unet_resnet *r, float *x, int consume_x, size_t H, size_t W, float *out)
 {
     const unet_cfg *g = &f->u->cfg;
     const size_t B = f->B, HW = H * W, M = B * HW;
     stdcpu_error *err = f->err;
     const size_t m = fmark(f);
-    ALLOC(f, t1, M * r->cin);   /* silu(norm1(x)) */
-    ALLOC(f, h, M * r->cout);   /* conv1 -> + temb -> silu(norm2) in place */
-    ALLOC(f, tp, B * r->cout);  /* time_emb_proj(silu(emb)) */
+    const int in_place = consume_x && r->has_shortcut;
+    float *t1 = x; /* silu(norm1(x)) */
+    if (!in_place) {
+        t1 = fa(f, M * r->cin);
+        if (!t1)
+            return STDCPU_ERR_NOMEM;
+    }
+    ALLOC(f, h, M * r->cout);  /* conv1 -> + temb -> silu(norm2) in place */
+    ALLOC(f, tp, B * r->cout); /* time_emb_proj(silu(emb)) */
+    if (r->has_shortcut) /* first: x may be normalised in place below */
+        DO(f, stdcpu_conv2d(f->pool, &r->conv_shortcut, x, B, H, W, 1, 0, out, NULL, STDCPU_ACT_NONE, err));
     DO(f, stdcpu_group_norm(f->pool, NULL, x, B, H, W, r->cin, g->G, g->norm_eps, r->norm1.gamma, r->norm1.beta, 1,
                             t1, err));
     DO(f, stdcpu_conv2d(f->pool, &r->conv1, t1, B, H, W, 1, 1, h, NULL, STDCPU_ACT_NONE, err));
@@ -147,12 +157,9 @@ static stdcpu_status resnet(fwd *f, const unet_resnet *r, const float *x, size_t
                               h + b * HW * r->cout, err));
     DO(f, stdcpu_group_norm(f->pool, NULL, h, B, H, W, r->cout, g->G, g->norm_eps, r->norm2.gamma, r->norm2.beta, 1,
                             h, err));
-    if (r->has_shortcut) {
-        DO(f, stdcpu_conv2d(f->pool, &r->conv_shortcut, x, B, H, W, 1, 0, out, NULL, STDCPU_ACT_NONE, err));
-        DO(f, stdcpu_conv2d(f->pool, &r->conv2, h, B, H, W, 1, 1, out, out, STDCPU_ACT_NONE, err));
-    } else {
-        DO(f, stdcpu_conv2d(f->pool, &r->conv2, h, B, H, W, 1, 1, out, x, STDCPU_ACT_NONE, err));
-    }
+    /* out = conv2(h) + (shortcut(x) already in out, or x) */
+    DO(f, stdcpu_conv2d(f->pool, &r->conv2, h, B, H, W, 1, 1, out, r->has_shortcut ? out : x, STDCPU_ACT_NONE,
+                        err));
     freset(f, m);
     return STDCPU_OK;
 }
@@ -366,7 +373,7 @@ stdcpu_status unet_run(stdcpu_unet *u, stdcpu_pool *pool, const stdcpu_unet_inpu
         for (size_t j = 0; j < g->L; j++) {
             mark = fmark(&f);
             ALLOC(&f, o, B * H * W * d->cout);
-            STDCPU_TRY(resnet(&f, &d->resnets[j], cur, H, W, o));
+            STDCPU_TRY(resnet(&f, &d->resnets[j], cur, 0, H, W, o));
             C = d->cout;
             if (d->cross)
                 STDCPU_TRY(transformer(&f, &d->attns[j], o, H, W));
@@ -391,10 +398,10 @@ stdcpu_status unet_run(stdcpu_unet *u, stdcpu_pool *pool, const stdcpu_unet_inpu
     mark = fmark(&f);
     {
         ALLOC(&f, o1, B * H * W * C);
-        STDCPU_TRY(resnet(&f, &u->mid_res[0], cur, H, W, o1));
+        STDCPU_TRY(resnet(&f, &u->mid_res[0], cur, 0, H, W, o1));
         STDCPU_TRY(transformer(&f, &u->mid_attn, o1, H, W));
         ALLOC(&f, o2, B * H * W * C);
-        STDCPU_TRY(resnet(&f, &u->mid_res[1], o1, H, W, o2));
+        STDCPU_TRY(resnet(&f, &u->mid_res[1], o1, 0, H, W, o2));
         cur = fsettle(&f, mark, o2, B * H * W * C);
     }
     tap(&f, "mid", cur, H, W, C);
@@ -416,7 +423,7 @@ stdcpu_status unet_run(stdcpu_unet *u, stdcpu_pool *pool, const stdcpu_unet_inpu
             }
             cat = fsettle(&f, s.mark, cat, npix * ccat); /* frees the skip and h */
             ALLOC(&f, o, npix * up->cout);
-            STDCPU_TRY(resnet(&f, &up->resnets[j], cat, H, W, o));
+            STDCPU_TRY(resnet(&f, &up->resnets[j], cat, 1, H, W, o));
             C = up->cout;
             cur = fsettle(&f, s.mark, o, npix * C);
             cur_mark = s.mark;
