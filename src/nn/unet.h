@@ -66,7 +66,8 @@ void stdcpu_unet_clear_context(stdcpu_unet *u);
 
 /* ---- forward ------------------------------------------------------------- */
 
-/* Block outputs for debugging (golden dbg_*): name is "conv_in",
+/* Block outputs for debugging (golden dbg_*) and per-block timing in
+ * benchmarks (the time between two taps is one block): name is "conv_in",
  * "time_embedding", "add_embedding" (rows [B, 4*C0]: h = w = 1),
  * "down_<i>", "mid", "up_<i>"; x is NHWC [B, h, w, c]. */
 typedef void (*stdcpu_unet_tap_fn)(void *user, const char *name, const float *x, size_t B, size_t h, size_t w,
