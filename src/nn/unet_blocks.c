@@ -126,6 +126,29 @@ static void concat_run(void *arg, int ith, int nth)
     }
 }
 
+/* ---- per-batch bias ------------------------------------------------------- */
+
+/* h[b, p, :] += tp[b, :]: the resnet's time-embedding projection, one row
+ * per batch item (B*F items for video, so one threaded pass, not B calls). */
+typedef struct emb_bias_task {
+    float *h;
+    const float *tp;
+    size_t rows, rows_per_item, c;
+} emb_bias_task;
+
+static void emb_bias_run(void *arg, int ith, int nth)
+{
+    const emb_bias_task *t = arg;
+    size_t r0, r1;
+    stdcpu_split_range(t->rows, ith, nth, &r0, &r1);
+    for (size_t r = r0; r < r1; r++) {
+        float *row = t->h + r * t->c;
+        const float *bias = t->tp + (r / t->rows_per_item) * t->c;
+        for (size_t i = 0; i < t->c; i++)
+            row[i] += bias[i];
+    }
+}
+
 /* ---- blocks ----------------------------------------------------------------- */
 
 /* out [B,H,W,cout] = ResnetBlock2D(x [B,H,W,cin], emb). consume_x: x is a
@@ -152,9 +175,10 @@ static stdcpu_status resnet(fwd *f, const unet_resnet *r, float *x, int consume_
                             t1, err));
     DO(f, stdcpu_conv2d(f->pool, &r->conv1, t1, B, H, W, 1, 1, h, NULL, STDCPU_ACT_NONE, err));
     DO(f, stdcpu_linear(f->pool, &r->time_emb_proj, f->semb, tp, B, NULL, STDCPU_ACT_NONE, err));
-    for (size_t b = 0; b < B; b++)
-        DO(f, stdcpu_add_bias(f->pool, NULL, h + b * HW * r->cout, tp + b * r->cout, HW, r->cout,
-                              h + b * HW * r->cout, err));
+    if (!f->plan) {
+        emb_bias_task eb = {h, tp, B * HW, HW, r->cout};
+        stdcpu_pool_run(f->pool, emb_bias_run, &eb);
+    }
     DO(f, stdcpu_group_norm(f->pool, NULL, h, B, H, W, r->cout, g->G, g->norm_eps, r->norm2.gamma, r->norm2.beta, 1,
                             h, err));
     /* out = conv2(h) + (shortcut(x) already in out, or x) */
