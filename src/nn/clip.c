@@ -613,7 +613,8 @@ stdcpu_status stdcpu_clip_vision_forward(stdcpu_clip *m, stdcpu_pool *pool, cons
 
     /* Patches [B*np*np, C*p*p]: row (b, py, px), column (c, ky, kx), straight
      * from the NCHW pixels; then x[b, 1 + patch] = patches . W^T + pos[1 + patch]
-     * and x[b, 0] = class_embedding + pos[0]. */
+     * and x[b, 0] = class_embedding + pos[0] (HF adds the position rows after
+     * concatenating, as here). */
     const size_t S = c->image_size, p = c->patch_size, np = S / p, C = c->channels, K = C * p * p;
     float *patches = b.p[BUF_PATCHES];
     for (size_t s = 0; s < B; s++)
@@ -625,14 +626,18 @@ stdcpu_status stdcpu_clip_vision_forward(stdcpu_clip *m, stdcpu_pool *pool, cons
                         memcpy(row + (ch * p + ky) * p, pixels + ((s * C + ch) * S + py * p + ky) * S + px * p,
                                p * sizeof(float));
             }
-    float *x = b.p[BUF_X];
-    for (size_t s = 0; s < B; s++) {
-        float *xs = x + s * T * H;
-        for (size_t j = 0; j < H; j++)
-            xs[j] = m->class_emb[j] + m->pos[j];
-        STDCPU_TRY(stdcpu_linear(pool, &m->patch, patches + s * np * np * K, xs + H, np * np, m->pos + H,
-                                 STDCPU_ACT_NONE, err));
-    }
+    /* One GEMM for the whole batch into q's buffer ([B*np*np, H] fits in
+     * [B*T, H]), then scattered between the class tokens. */
+    float *x = b.p[BUF_X], *pe = b.p[BUF_Q];
+    const size_t NP = np * np;
+    STDCPU_TRY(stdcpu_linear(pool, &m->patch, patches, pe, B * NP, NULL, STDCPU_ACT_NONE, err));
+    for (size_t s = 0; s < B; s++)
+        for (size_t t = 0; t < T; t++) {
+            float *xr = x + (s * T + t) * H;
+            const float *src = t ? pe + (s * NP + t - 1) * H : m->class_emb, *pr = m->pos + t * H;
+            for (size_t j = 0; j < H; j++)
+                xr[j] = src[j] + pr[j];
+        }
     STDCPU_TRY(stdcpu_layer_norm(pool, NULL, x, M, H, c->eps, m->pre_ln.gamma, m->pre_ln.beta, x, err));
     STDCPU_TRY(run_encoder(m, pool, &b, B, T, 0, n_run, hidden_idx, out, err));
     if (out->last_hidden_state)
