@@ -24,6 +24,7 @@
 typedef struct {
     const char *base, *random_dir, *config_dir, *ip_adapter, *image_encoder, *motion, *taesd, *tokenizer, *out;
     const char *lora[MAX_LORAS];
+    char lora_path[MAX_LORAS][4096]; /* FILE part of FILE:SCALE */
     float lora_scale[MAX_LORAS];
     int n_lora;
     const char *keep[MAX_KEEP];
@@ -607,17 +608,12 @@ static int parse_args(int argc, char **argv, convert_opts *o)
             o->lora[o->n_lora] = v;
             o->lora_scale[o->n_lora] = 1.0f;
             const char *colon = strrchr(v, ':');
-            char *end;
-            if (colon) {
-                float s = strtof(colon + 1, &end);
-                if (*end || end == colon + 1) {
-                    fprintf(stderr, "stdcpu-convert: bad LoRA scale in '%s'\n", v);
-                    return 2;
-                }
+            char *end = NULL;
+            float s = colon ? strtof(colon + 1, &end) : 0;
+            if (colon && !*end && end != colon + 1) { /* else the ':' belongs to the path */
                 o->lora_scale[o->n_lora] = s;
-                char *path = strdup(v);
-                path[colon - v] = '\0';
-                o->lora[o->n_lora] = path; /* lives until exit */
+                snprintf(o->lora_path[o->n_lora], sizeof o->lora_path[o->n_lora], "%.*s", (int)(colon - v), v);
+                o->lora[o->n_lora] = o->lora_path[o->n_lora];
             }
             o->n_lora++;
             i++;
