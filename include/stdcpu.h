@@ -86,6 +86,40 @@ void stdcpu_ctx_set_progress(stdcpu_ctx *ctx, stdcpu_progress_fn fn, void *user)
 /* The one-line message of the last failure on this context ("" if none). */
 const char *stdcpu_ctx_last_error(const stdcpu_ctx *ctx);
 
+/* ---- models and stylization --------------------------------------------- */
+
+/* A converted model file (.stdm), its networks loaded (weights used in place
+ * from the file mapping). */
+typedef struct stdcpu_model stdcpu_model;
+
+/* int8 != 0: W8A8 (the default); 0: every layer in f32. The message of a
+ * failure is on the context. */
+stdcpu_status stdcpu_model_load(stdcpu_ctx *ctx, const char *path, int int8, stdcpu_model **out);
+void stdcpu_model_free(stdcpu_model *m);
+
+typedef struct stdcpu_style_params {
+    const char *prompt;       /* style text ("" = none) */
+    const char *negative;     /* negative prompt (NULL = the recipe's) */
+    const uint8_t *style_rgb; /* style image, RGB8 [style_h][style_w][3], or NULL */
+    int style_w, style_h;
+    double style_scale;       /* IP-Adapter scale (InstantStyle targeting) */
+    double strength;          /* (0, 1] */
+    int steps;                /* UNet evaluations */
+    double cfg;               /* guidance scale (<= 1: none) */
+    uint64_t seed;
+    int long_side;            /* working long side, multiple of 64 */
+    int tiny_decoder;         /* decode with the bundled TAESD */
+} stdcpu_style_params;
+
+/* The model's recipe defaults (SDXL: STD, 8 steps at 0.75, guidance 6;
+ * SD1.5: LCM, 4 steps at 0.5, no guidance). */
+void stdcpu_style_params_default(const stdcpu_model *m, stdcpu_style_params *p);
+
+/* Stylizes rgb [h][w][3] into out_rgb [h][w][3] (same size; may not alias).
+ * Progress goes to the context's progress callback. */
+stdcpu_status stdcpu_stylize_rgb(stdcpu_ctx *ctx, stdcpu_model *m, const uint8_t *rgb, int w, int h,
+                                 const stdcpu_style_params *p, uint8_t *out_rgb);
+
 #ifdef __cplusplus
 }
 #endif
