@@ -140,6 +140,9 @@ stdcpu_status stdcpu_attention(stdcpu_pool *pool, const stdcpu_kernels *kern,
     }
     stdcpu_pool_run_n(pool, nth, attn_worker, &t);
     stdcpu_aligned_free(owned);
+    /* q.k and p.v: 2 x 2 x Tq x Tk x d per (batch, head); causal runs do about half */
+    const uint64_t full = (uint64_t)4 * a.batch * a.heads * a.tq * a.tk * d;
+    stdcpu_pool_add_ops(pool, a.causal ? full / 2 : full);
     return STDCPU_OK;
 }
 
