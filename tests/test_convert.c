@@ -410,6 +410,30 @@ START_TEST(test_lora_peft_matches_reference_and_golden)
 }
 END_TEST
 
+/* The LDM path of a diffusers UNet weight of sdxl_tiny (without the
+ * "model.diffusion_model." prefix), via the library's single-file map. */
+static int ldm_name(const char *diffusers, char *out)
+{
+    stdcpu_json_doc *doc;
+    ck_assert_int_eq(stdcpu_json_parse_file(&doc, gfile("sdxl_tiny/unet/config.json"), NULL), STDCPU_OK);
+    stdcpu_param_list params = {0};
+    stdcpu_ckpt_map_list map = {0};
+    ck_assert_int_eq(stdcpu_enum_params(stdcpu_json_root(doc), &params, NULL), STDCPU_OK);
+    ck_assert_int_eq(stdcpu_ckpt_map_component(STDCPU_CKPT_SDXL, "unet", stdcpu_json_root(doc), &params, NULL, NULL,
+                                               &map, NULL),
+                     STDCPU_OK);
+    int found = 0;
+    for (size_t i = 0; i < map.n && !found; i++)
+        if (!strcmp(map.items[i].param->name, diffusers)) {
+            snprintf(out, 600, "%s", map.items[i].src + 22);
+            found = 1;
+        }
+    stdcpu_ckpt_map_list_free(&map);
+    stdcpu_param_list_free(&params);
+    stdcpu_json_free(doc);
+    return found;
+}
+
 /* Rewrites the PEFT file in another key format; alpha (if > 0) stored per module. */
 static void rewrite_lora(const char *path, int format, float alpha)
 {
@@ -434,7 +458,16 @@ static void rewrite_lora(const char *path, int format, float alpha)
         for (int d = 0; d < t->ndim; d++)
             e[k].shape[d] = t->shape[d];
         e[k].data = bufs[i];
-        if (format == 0) { /* kohya */
+        if (format == 2) { /* kohya, original LDM/SGM module path (sd-scripts SDXL) */
+            char w[600], ldm[600];
+            snprintf(w, sizeof w, "%s.weight", mod);
+            ck_assert_msg(ldm_name(w, ldm), "no LDM name for %s", w);
+            ldm[strlen(ldm) - 7] = '\0';
+            for (char *c = ldm; *c; c++)
+                if (*c == '.')
+                    *c = '_';
+            snprintf(e[k].name, sizeof e[k].name, "lora_unet_%s.%s", ldm, is_a ? "lora_down.weight" : "lora_up.weight");
+        } else if (format == 0) { /* kohya */
             for (char *c = mod; *c; c++)
                 if (*c == '.')
                     *c = '_';
@@ -476,6 +509,11 @@ START_TEST(test_lora_kohya_and_old_diffusers)
     snprintf(args, sizeof args, "--base %s/sdxl_tiny --quant f32 --lora %s -o %s", gm, old, out);
     ck_assert_int_eq(run_convert(args), 0);
     check_fused(out, 1.0, 7);
+    const char *kohya_ldm = out_path("kohya_ldm.safetensors");
+    rewrite_lora(kohya_ldm, 2, 8.0f); /* alpha 8, rank 4: module scale 2 */
+    snprintf(args, sizeof args, "--base %s/sdxl_tiny --quant f32 --lora %s -o %s", gm, kohya_ldm, out);
+    ck_assert_int_eq(run_convert(args), 0);
+    check_fused(out, 2.0, 7);
     /* two LoRAs add up */
     snprintf(args, sizeof args, "--base %s/sdxl_tiny --quant f32 --lora %s:0.25 --lora %s:0.5 -o %s", gm, old, old, out);
     ck_assert_int_eq(run_convert(args), 0);

@@ -463,6 +463,56 @@ static stdcpu_status write_item(convert_job *job, const convert_item *it, const 
     return st;
 }
 
+/* kohya LoRAs for SDXL name UNet modules by their original (LDM/SGM) path:
+ * "input_blocks_4_1_proj_in" -> unet.down_blocks.1.attentions.0.proj_in. */
+static stdcpu_status set_kohya_aliases(convert_job *job, stdcpu_lora *lora, stdcpu_error *err)
+{
+    convert_component *unet = NULL;
+    for (int i = 0; i < job->n_comps; i++)
+        if (!strcmp(job->comps[i].name, "unet"))
+            unet = &job->comps[i];
+    if (!unet || !unet->config)
+        return STDCPU_OK;
+    stdcpu_param_list params = {0};
+    stdcpu_ckpt_map_list map = {0};
+    stdcpu_error ignored;
+    const stdcpu_json *cfg = stdcpu_json_root(unet->config);
+    if (stdcpu_enum_params(cfg, &params, &ignored) != STDCPU_OK ||
+        stdcpu_ckpt_map_component(STDCPU_CKPT_SD1, "unet", cfg, &params, NULL, NULL, &map, &ignored) != STDCPU_OK) {
+        stdcpu_ckpt_map_list_free(&map);
+        stdcpu_param_list_free(&params);
+        return STDCPU_OK; /* no aliases: diffusers-named kohya files still work */
+    }
+    char **stems = calloc(map.n + 1, sizeof *stems);
+    const char **targets = calloc(map.n + 1, sizeof *targets);
+    size_t n = 0;
+    stdcpu_status st = stems && targets ? STDCPU_OK : stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; st == STDCPU_OK && i < map.n; i++) {
+        const char *src = map.items[i].src + strlen("model.diffusion_model.");
+        size_t len = strlen(src);
+        if (len < 8 || strcmp(src + len - 7, ".weight"))
+            continue;
+        if (!(stems[n] = strdup(src))) {
+            st = stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory");
+            break;
+        }
+        stems[n][len - 7] = '\0';
+        for (char *c = stems[n]; *c; c++)
+            if (*c == '.')
+                *c = '_';
+        targets[n++] = map.items[i].canonical;
+    }
+    if (st == STDCPU_OK)
+        st = stdcpu_lora_set_unet_aliases(lora, (const char *const *)stems, targets, n, err);
+    for (size_t i = 0; i < n; i++)
+        free(stems[i]);
+    free(stems);
+    free(targets);
+    stdcpu_ckpt_map_list_free(&map);
+    stdcpu_param_list_free(&params);
+    return st;
+}
+
 static stdcpu_status policy_json(const stdcpu_quant_policy *p, stdcpu_strbuf *b)
 {
     int r = stdcpu_strbuf_printf(b, "{\"mode\":\"%s\",\"min_int8_elements\":%lld,\"int8\":\"symmetric per output "
@@ -527,6 +577,8 @@ static stdcpu_status run(const convert_opts *o, convert_job *job, cli_progress *
         st = names ? stdcpu_lora_create(&lora, err) : stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory");
         for (size_t i = 0; names && i < job->n_items; i++)
             names[i] = job->items[i].name;
+        if (st == STDCPU_OK)
+            st = set_kohya_aliases(job, lora, err);
         for (int i = 0; st == STDCPU_OK && i < o->n_lora; i++) {
             st = stdcpu_lora_add_file(lora, o->lora[i], o->lora_scale[i], names, job->n_items, err);
             if (st == STDCPU_OK && !o->quiet)

@@ -22,6 +22,8 @@ typedef struct {
 } lora_delta;
 
 struct stdcpu_lora {
+    char **alias_stem, **alias_target; /* kohya UNet aliases */
+    size_t n_alias;
     stdcpu_safetensors **files;
     size_t n_files;
     lora_delta *deltas; /* sorted by target */
@@ -52,7 +54,33 @@ void stdcpu_lora_free(stdcpu_lora *l)
     for (size_t i = 0; i < l->n_files; i++)
         stdcpu_st_close(l->files[i]);
     free(l->files);
+    for (size_t i = 0; i < l->n_alias; i++) {
+        free(l->alias_stem[i]);
+        free(l->alias_target[i]);
+    }
+    free(l->alias_stem);
+    free(l->alias_target);
     free(l);
+}
+
+stdcpu_status stdcpu_lora_set_unet_aliases(stdcpu_lora *l, const char *const *stem, const char *const *target,
+                                          size_t n, stdcpu_error *err)
+{
+    l->alias_stem = calloc(n + 1, sizeof *l->alias_stem);
+    l->alias_target = calloc(n + 1, sizeof *l->alias_target);
+    if (!l->alias_stem || !l->alias_target)
+        return stdcpu_fail(err, STDCPU_ERR_NOMEM, "lora: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        l->alias_stem[i] = strdup(stem[i]);
+        l->alias_target[i] = strdup(target[i]);
+        l->n_alias = i + 1;
+        if (!l->alias_stem[i] || !l->alias_target[i])
+            return stdcpu_fail(err, STDCPU_ERR_NOMEM, "lora: out of memory");
+        size_t tl = strlen(l->alias_target[i]); /* stored as the module: drop ".weight" */
+        if (tl > 7 && !strcmp(l->alias_target[i] + tl - 7, ".weight"))
+            l->alias_target[i][tl - 7] = '\0';
+    }
+    return STDCPU_OK;
 }
 
 static int ends_with(const char *s, const char *suffix, size_t *stem)
@@ -221,6 +249,9 @@ stdcpu_status stdcpu_lora_add_file(stdcpu_lora *l, const char *path, float scale
                 size_t klen;
                 if (kohya_split(k, stem, &comp, &kstem, &klen)) {
                     module = kohya_resolve(comp, kstem, klen, base_names, n_base);
+                    for (size_t a = 0; !module && !strcmp(comp, "unet") && a < l->n_alias; a++)
+                        if (strlen(l->alias_stem[a]) == klen && !strncmp(l->alias_stem[a], kstem, klen))
+                            module = strdup(l->alias_target[a]);
                     if (!module) {
                         note_bad(missing, sizeof missing, &n_missing, k);
                         part = -2;

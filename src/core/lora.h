@@ -4,7 +4,9 @@
  * Accepted key formats (one file may mix them):
  *   PEFT / diffusers   <comp>.<module>.lora_A.weight, .lora_B.weight  (STD LoRA)
  *   kohya              lora_unet_<module_with_underscores>.lora_down.weight,
- *                      .lora_up.weight, .alpha   (also lora_te_, lora_te1_, lora_te2_)
+ *                      .lora_up.weight, .alpha   (also lora_te_, lora_te1_, lora_te2_;
+ *                      UNet modules by diffusers path or, through aliases, by the
+ *                      original LDM/SGM path as sd-scripts writes for SDXL)
  *   old diffusers      <comp>.<module>.lora.down.weight / .lora.up.weight,
  *                      <comp>.<...>.attnN.processor.to_q_lora.down.weight,
  *                      <comp>.<module>.lora_linear_layer.down.weight
@@ -34,6 +36,14 @@ void stdcpu_lora_free(stdcpu_lora *l);
  * sorted by strcmp. The file stays mapped until stdcpu_lora_free. */
 stdcpu_status stdcpu_lora_add_file(stdcpu_lora *l, const char *path, float scale, const char *const *base_names,
                                    size_t n_base, stdcpu_error *err);
+
+/* Extra kohya module names: stem[i] (the underscored module path after
+ * "lora_unet_", e.g. the original LDM/SGM "input_blocks_4_1_proj_in") maps to
+ * the canonical weight target[i] ("unet.down_blocks.1.attentions.0.proj_in.weight").
+ * Used when a kohya key matches no diffusers module; set before adding files.
+ * The strings are copied. */
+stdcpu_status stdcpu_lora_set_unet_aliases(stdcpu_lora *l, const char *const *stem, const char *const *target,
+                                          size_t n, stdcpu_error *err);
 
 /* Adds every delta that targets `name` to w (f32, the base tensor's shape).
  * *applied (may be NULL) receives the number of deltas fused. */
