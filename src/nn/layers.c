@@ -33,12 +33,18 @@ static int policy_wants_int8(const stdcpu_wsrc *w, const char *wname, const stdc
     return stdcpu_quant_choose(&pol, canon, v->ndim, v->shape) == STDCPU_DT_I8;
 }
 
-/* The weight as int8 rows [rows, cols] + scales (stored int8 is used as is,
- * floats are quantised). Outputs are freshly allocated. */
+/* The weight as int8 rows [rows, cols] + scales: stored int8 is passed
+ * through in place (*owned = 0), floats are quantised into new buffers. */
 static stdcpu_status weight_int8(const stdcpu_wsrc *w, const char *wname, const stdcpu_wview *v, int8_t **q,
-                                 float **scales, stdcpu_error *err)
+                                 float **scales, int *owned, stdcpu_error *err)
 {
     const int64_t rows = v->shape[0], cols = v->numel / rows;
+    *owned = v->dtype != STDCPU_DT_I8;
+    if (!*owned) {
+        *q = (int8_t *)v->data;
+        *scales = (float *)v->scales;
+        return STDCPU_OK;
+    }
     *q = stdcpu_aligned_alloc((size_t)v->numel);
     *scales = stdcpu_aligned_alloc((size_t)rows * sizeof(float));
     if (!*q || !*scales) {
@@ -46,11 +52,7 @@ static stdcpu_status weight_int8(const stdcpu_wsrc *w, const char *wname, const 
         stdcpu_aligned_free(*scales);
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory loading %s", wname);
     }
-    if (v->dtype == STDCPU_DT_I8) {
-        memcpy(*q, v->data, (size_t)v->numel);
-        memcpy(*scales, v->scales, (size_t)rows * sizeof(float));
-        return STDCPU_OK;
-    }
+
     float *f;
     stdcpu_status s = stdcpu_wsrc_read_f32(w, wname, &f, NULL, err);
     if (s != STDCPU_OK) {
@@ -96,11 +98,14 @@ stdcpu_status stdcpu_nn_load_linear(stdcpu_linear_weight *lw, const stdcpu_wsrc 
     if (p == STDCPU_PREC_INT8 && (v.dtype == STDCPU_DT_I8 || policy_wants_int8(w, wname, &v))) {
         int8_t *q;
         float *scales;
-        s = weight_int8(w, wname, &v, &q, &scales, err);
+        int owned;
+        s = weight_int8(w, wname, &v, &q, &scales, &owned, err);
         if (s == STDCPU_OK) {
             s = stdcpu_linear_weight_init_q8(lw, q, scales, bias, (size_t)n, (size_t)k, err);
-            stdcpu_aligned_free(q);
-            stdcpu_aligned_free(scales);
+            if (owned) {
+                stdcpu_aligned_free(q);
+                stdcpu_aligned_free(scales);
+            }
         }
     } else {
         float *f;
@@ -111,6 +116,8 @@ stdcpu_status stdcpu_nn_load_linear(stdcpu_linear_weight *lw, const stdcpu_wsrc 
         }
     }
     stdcpu_aligned_free(bias);
+    if (s == STDCPU_OK)
+        stdcpu_wsrc_release(w, wname); /* the layer holds its own (packed) copy now */
     if (s == STDCPU_OK) {
         if (n_out)
             *n_out = (size_t)n;
@@ -142,11 +149,14 @@ stdcpu_status stdcpu_nn_load_conv(stdcpu_conv2d_weight *cw, const stdcpu_wsrc *w
     if (p == STDCPU_PREC_INT8 && (v.dtype == STDCPU_DT_I8 || policy_wants_int8(w, wname, &v))) {
         int8_t *q;
         float *scales;
-        s = weight_int8(w, wname, &v, &q, &scales, err);
+        int owned;
+        s = weight_int8(w, wname, &v, &q, &scales, &owned, err);
         if (s == STDCPU_OK) {
             s = stdcpu_conv2d_weight_init_q8(cw, q, scales, bias, (size_t)O, (size_t)I, (size_t)K, (size_t)K, err);
-            stdcpu_aligned_free(q);
-            stdcpu_aligned_free(scales);
+            if (owned) {
+                stdcpu_aligned_free(q);
+                stdcpu_aligned_free(scales);
+            }
         }
     } else {
         float *f;
@@ -157,6 +167,8 @@ stdcpu_status stdcpu_nn_load_conv(stdcpu_conv2d_weight *cw, const stdcpu_wsrc *w
         }
     }
     stdcpu_aligned_free(bias);
+    if (s == STDCPU_OK)
+        stdcpu_wsrc_release(w, wname);
     if (s == STDCPU_OK) {
         if (out_ch)
             *out_ch = (size_t)O;

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "base/mem.h"
@@ -95,11 +97,32 @@ static stdcpu_status st_get(void *impl, const char *name, stdcpu_wview *v, stdcp
     return STDCPU_OK;
 }
 
+/* Drops the pages wholly inside [p, p+n) of a read-only file mapping: they
+ * are re-read from the file if touched again. Partial pages at the ends are
+ * kept (they may hold a neighbour's bytes that are still in use). */
+static void drop_pages(const void *p, size_t n)
+{
+    const long page = sysconf(_SC_PAGESIZE);
+    if (!p || page <= 0 || n < (size_t)page)
+        return;
+    uintptr_t b = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+    if (e > b)
+        madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
+static void st_release(void *impl, const char *name)
+{
+    const stdcpu_st_tensor *t = stdcpu_st_find(impl, name);
+    if (t)
+        drop_pages(t->data, t->nbytes);
+}
+
 static size_t st_count(void *impl) { return stdcpu_st_count(impl); }
 static const char *st_name_at(void *impl, size_t i) { return stdcpu_st_at(impl, i)->name; }
 static void st_close(void *impl) { stdcpu_st_close(impl); }
 
-static const stdcpu_wsrc_backend st_backend = {st_get, st_count, st_name_at, st_close};
+static const stdcpu_wsrc_backend st_backend = {st_get, st_count, st_name_at, st_close, st_release};
 
 stdcpu_status stdcpu_wsrc_open_safetensors(stdcpu_wsrc **out, const char *path, const char *component,
                                            stdcpu_error *err)
@@ -190,6 +213,16 @@ static stdcpu_status stdm_get(void *impl, const char *name, stdcpu_wview *v, std
     return STDCPU_OK;
 }
 
+static void stdm_release(void *impl, const char *name)
+{
+    stdm_impl *s = impl;
+    char full[600];
+    snprintf(full, sizeof full, "%s%s", s->prefix, name);
+    const stdcpu_stdm_tensor *t = stdcpu_stdm_find(s->m, full);
+    if (t)
+        drop_pages(t->data, t->nbytes);
+}
+
 static size_t stdm_count(void *impl) { return ((stdm_impl *)impl)->n; }
 
 static const char *stdm_name_at(void *impl, size_t i)
@@ -205,7 +238,7 @@ static void stdm_close(void *impl)
     free(s);
 }
 
-static const stdcpu_wsrc_backend stdm_backend = {stdm_get, stdm_count, stdm_name_at, stdm_close};
+static const stdcpu_wsrc_backend stdm_backend = {stdm_get, stdm_count, stdm_name_at, stdm_close, stdm_release};
 
 stdcpu_status stdcpu_wsrc_open_stdm(stdcpu_wsrc **out, const stdcpu_stdm *m, const char *component,
                                     stdcpu_error *err)
@@ -263,6 +296,12 @@ stdcpu_status stdcpu_wsrc_get(const stdcpu_wsrc *w, const char *name, stdcpu_wvi
     if (s != STDCPU_OK)
         stdcpu_fail_prefix(err, "%s: ", w->component);
     return s;
+}
+
+void stdcpu_wsrc_release(const stdcpu_wsrc *w, const char *name)
+{
+    if (w->backend && w->backend->release && !find_override(w, name))
+        w->backend->release(w->impl, name);
 }
 
 int stdcpu_wsrc_has(const stdcpu_wsrc *w, const char *name)

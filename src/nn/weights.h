@@ -32,6 +32,9 @@ typedef struct stdcpu_wsrc_backend {
     size_t (*count)(void *impl);
     const char *(*name_at)(void *impl, size_t i);
     void (*close)(void *impl);
+    /* Optional: the parameter's stored bytes are no longer needed (they were
+     * repacked); a file-mapped backend drops their pages from memory. */
+    void (*release)(void *impl, const char *name);
 } stdcpu_wsrc_backend;
 
 typedef struct stdcpu_wsrc stdcpu_wsrc;
@@ -82,6 +85,12 @@ stdcpu_status stdcpu_wsrc_read_f32_checked(const stdcpu_wsrc *w, const char *nam
  * data (allocated with stdcpu_aligned_alloc). Used for LoRA fusion. */
 stdcpu_status stdcpu_wsrc_set_f32(stdcpu_wsrc *w, const char *name, float *data, int ndim, const int64_t *shape,
                                   stdcpu_error *err);
+
+/* Tells the source a parameter's stored bytes were consumed (copied or
+ * repacked by the loader): file-mapped sources drop those pages from the
+ * resident set so that a loaded model costs its packed size once, not
+ * twice. Reading the parameter again still works (pages fault back in). */
+void stdcpu_wsrc_release(const stdcpu_wsrc *w, const char *name);
 
 /* Every parameter name (backend names, then overrides not in the backend). */
 size_t stdcpu_wsrc_count(const stdcpu_wsrc *w);
