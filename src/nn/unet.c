@@ -352,6 +352,7 @@ stdcpu_status unet_load_linear_cat(stdcpu_linear_weight *lw, const stdcpu_wsrc *
         if (q8 && v.dtype == STDCPU_DT_I8) { /* stored int8 (.stdm): used as is */
             memcpy(q + i * part, v.data, part);
             memcpy(scales + i * expect_n_each, v.scales, expect_n_each * sizeof(float));
+            stdcpu_wsrc_release(w, wname); /* resident once: drop the mapped copy */
             continue;
         }
         float *f;
@@ -362,6 +363,7 @@ stdcpu_status unet_load_linear_cat(stdcpu_linear_weight *lw, const stdcpu_wsrc *
         else
             memcpy(all + i * part, f, part * sizeof(float));
         stdcpu_aligned_free(f);
+        stdcpu_wsrc_release(w, wname);
     }
     if (s == STDCPU_OK)
         s = q8 ? stdcpu_linear_weight_init_q8(lw, q, scales, NULL, n, k, err)
