@@ -1,5 +1,7 @@
 /* Conversion: parameter enumeration from configs against the golden tiny
  * models, single-file name mapping, and the convert tool end to end. */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
 #include <unistd.h>

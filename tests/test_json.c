@@ -1,4 +1,6 @@
 /* JSON parser: values, escapes, numbers, limits and hostile input. */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
 

@@ -1,4 +1,6 @@
 /* safetensors reader: valid files, every hostile variant, f16/bf16 conversion. */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
 

@@ -1,4 +1,6 @@
 /* .stdm files: write/read round trip, quantisation, and hostile files. */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
 #include <sys/stat.h>

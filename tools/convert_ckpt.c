@@ -1,5 +1,7 @@
 /* Single-file checkpoints (SD1.x LDM / SDXL SGM layouts) -> canonical names,
  * with the configs taken from a diffusers-layout folder (--config). */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>

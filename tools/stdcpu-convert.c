@@ -1,6 +1,8 @@
 /* stdcpu-convert: diffusers folders / single-file checkpoints (+ LoRAs,
  * IP-Adapter, motion adapter, TAESD, tokenizer) -> one .stdm file.
  * One tensor is in memory at a time; the output appears atomically. */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
 #include <dirent.h>

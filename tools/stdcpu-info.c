@@ -1,5 +1,7 @@
 /* stdcpu-info: what a .stdm file holds (components, configs, tensors,
  * parameters, bytes by dtype); --verify checks every checksum. */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
 #include <stdio.h>

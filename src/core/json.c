@@ -1,4 +1,6 @@
 /* Iterative JSON parser: see json.h for the accepted language and limits. */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include "core/json.h"
 
 #include <math.h>

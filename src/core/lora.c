@@ -1,4 +1,6 @@
 /* LoRA parsing and fusion (see lora.h). */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
 #include "core/lora.h"

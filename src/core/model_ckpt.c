@@ -2,6 +2,8 @@
  * diffusers' single_file_utils / convert_original_stable_diffusion, run
  * forwards from the enumerated diffusers parameters (names.c) so that every
  * parameter gets exactly one source. */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include "core/names.h"
 
 #include <stdarg.h>

@@ -1,6 +1,8 @@
 /* Parameter enumeration from diffusers / HF configs (see names.h). Each
  * builder mirrors the module tree of the reference implementation; only
  * parameter-bearing modules appear. */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include "core/names.h"
 
 #include <stdarg.h>

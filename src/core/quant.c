@@ -1,4 +1,6 @@
 /* int8 / f16 weight quantisation and the storage policy. */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include "core/quant.h"
 
 #include <fnmatch.h>

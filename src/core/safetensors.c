@@ -1,4 +1,6 @@
 /* safetensors reader: validation first, then zero-copy access. */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
 #include "core/safetensors.h"

@@ -1,4 +1,6 @@
 /* .stdm reader and streaming writer; layout in docs/stdm.md. */
+/* POSIX (mmap, strdup, mkstemp, fnmatch, clock_gettime) also under strict -std=c11 */
+#define _POSIX_C_SOURCE 200809L
 #include "config.h"
 
 #include "core/stdm.h"
