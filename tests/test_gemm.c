@@ -321,6 +321,43 @@ START_TEST(test_linear_op_every_isa_and_thread_count)
 }
 END_TEST
 
+/* Tall inputs: several row blocks per call (blocks hold up to 256 rows). */
+START_TEST(test_linear_several_row_blocks)
+{
+    stdcpu_test_rng rng = {31337};
+    const size_t M = 300, N = 37;
+    const size_t Ks[] = {17, 1100};
+    stdcpu_pool *pool;
+    ck_assert_int_eq(stdcpu_pool_create(&pool, 2, NULL), STDCPU_OK);
+    for (size_t ki = 0; ki < 2; ki++) {
+        const size_t K = Ks[ki];
+        float *x = malloc(M * K * sizeof(float)), *w = malloc(N * K * sizeof(float));
+        float *y = malloc(M * N * sizeof(float)), *want = malloc(M * N * sizeof(float));
+        int8_t *wq = malloc(N * K);
+        float *ws = malloc(N * sizeof(float));
+        for (size_t i = 0; i < M * K; i++)
+            x[i] = stdcpu_test_uniform(&rng, -2, 2);
+        for (size_t i = 0; i < N * K; i++)
+            w[i] = stdcpu_test_uniform(&rng, -1, 1);
+        stdcpu_q8_quantize_weights(w, N, K, wq, ws);
+        stdcpu_linear_weight lq;
+        ck_assert_int_eq(stdcpu_linear_weight_init_q8(&lq, wq, ws, NULL, N, K, NULL), STDCPU_OK);
+        ref_linear_q8(x, wq, ws, NULL, M, N, K, NULL, STDCPU_ACT_GELU, want);
+        for (int isa = 0; isa < STDCPU_ISA_COUNT; isa++) {
+            const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
+            if (!kt)
+                continue;
+            ck_assert_int_eq(stdcpu_linear_ex(isa & 1 ? pool : NULL, kt, &lq, x, y, M, NULL,
+                                              STDCPU_ACT_GELU, NULL), STDCPU_OK);
+            check_close(y, want, M * N, 1e-5, "several row blocks");
+        }
+        stdcpu_linear_weight_free(&lq);
+        free(x); free(w); free(y); free(want); free(wq); free(ws);
+    }
+    stdcpu_pool_destroy(pool);
+}
+END_TEST
+
 START_TEST(test_linear_rejects_bad_args)
 {
     stdcpu_linear_weight lw;
@@ -342,6 +379,7 @@ int main(void)
     tcase_add_test(tc, test_q8_igemm_every_isa);
     tcase_add_test(tc, test_quantize_and_absmax_match_scalar);
     tcase_add_test(tc, test_linear_op_every_isa_and_thread_count);
+    tcase_add_test(tc, test_linear_several_row_blocks);
     tcase_add_test(tc, test_linear_rejects_bad_args);
     suite_add_tcase(s, tc);
     return stdcpu_test_run(s);

@@ -11,9 +11,13 @@
 #include "base/error.h"
 #include "base/mem.h"
 
-/* Rows of A quantised and kept per task: 64 rows x up to 11.5 KB (3x3x1280
- * taps: the pointers only) stays in L2 with the weight block below. */
-#define ROW_BLOCK 64
+/* Rows per task. Every row block streams the whole weight matrix once, so
+ * blocks are as tall as the quantised A block allows (<= 256 KB, 64..256
+ * rows). A convolution's A is the shared quantised map (only pointers per
+ * task), so its blocks are always 256 rows. */
+#define ROW_BLOCK_MIN 64
+#define ROW_BLOCK_MAX 256
+#define A_BLOCK_BYTES (256u * 1024u)
 /* Weight bytes streamed per column block: sized for Zen 4 / Cortex-A76 L2. */
 #define L2_WEIGHT_BYTES (192u * 1024u)
 /* f32 convolution: the im2col tile of a thread holds up to this many bytes
@@ -323,7 +327,9 @@ static stdcpu_status q8_linear(stdcpu_pool *pool, const stdcpu_gemm_kernels *gk,
                                const float *residual, stdcpu_act act, stdcpu_error *err)
 {
     const int nth = pool ? stdcpu_pool_threads(pool) : 1;
-    const size_t rb = stdcpu_round_up(ROW_BLOCK, gk->q8_mr);
+    size_t rows = A_BLOCK_BYTES / lw->kp;
+    rows = rows < ROW_BLOCK_MIN ? ROW_BLOCK_MIN : rows > ROW_BLOCK_MAX ? ROW_BLOCK_MAX : rows;
+    const size_t rb = stdcpu_round_up(rows, gk->q8_mr);
     q8_linear_job j = {.gk = gk, .lw = lw, .x = x, .y = y, .residual = residual, .act = act};
     plan_grid(&j.g, M, lw->n, rb, gk->q8_nr, nth);
     j.scratch_per_thread = q8_linear_scratch(lw->kp, rb, gk->q8_mr);
@@ -590,7 +596,7 @@ stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
     const size_t ks = cw->kh * cw->kw;
     stdcpu_status st = STDCPU_OK;
     if (cw->is_q8) {
-        const size_t rb = stdcpu_round_up(ROW_BLOCK, gk->q8_mr);
+        const size_t rb = stdcpu_round_up(ROW_BLOCK_MAX, gk->q8_mr);
         plan_grid(&j.g, M, cw->out_ch, rb, gk->q8_nr, nth);
         j.scratch_per_thread = stdcpu_round_up(rb * ks * sizeof(void *), 64);
         const size_t xq_bytes = stdcpu_round_up(pixels * cw->cp, 64);

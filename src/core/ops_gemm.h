@@ -9,7 +9,7 @@
  *
  * q8 activations are quantised on the fly: per row for linear layers and 1x1
  * stride-1 convolutions, per tensor for other convolutions (one GEMM row
- * mixes kh*kw pixels). Scratch is bounded (tiles of 64 rows per thread, plus
+ * mixes kh*kw pixels). Scratch is bounded (blocks of <= 256 rows per thread, plus
  * one int8 copy of a convolution's input map); never a full im2col.
  *
  * Threading: work is split over (row block, column chunk) tiles across the
