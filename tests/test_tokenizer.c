@@ -593,6 +593,25 @@ START_TEST(test_golden_tokenizer_case)
 }
 END_TEST
 
+START_TEST(test_entity_names_with_nul_bytes)
+{
+    /* Found by fuzz/fuzz_tokenizer: an entity-like name holding NUL bytes
+     * made the entity lookup read past the end of a table name. */
+    stdcpu_tokenizer *tok = load_clip();
+    if (!tok)
+        return;
+    static const char text[] = "\x00\x26\x61\x6d\x70\x00\x00\x00\x00\x00\x00\x00\x14\x01\x61\x6d\x00\x31\x3b"
+                               "\x00\x20\x00\x30\xff\x46\x26\x32\x6f\x01\x00\x38";
+    stdcpu_tokenizer_set_fix_text(tok, 0); /* as the fuzzer ran it: NULs reach the unescaper */
+    int32_t ids[STDCPU_TOKENIZER_CONTEXT];
+    size_t n;
+    stdcpu_error err;
+    ck_assert_int_eq(stdcpu_tokenizer_encode_n(tok, text, sizeof text - 1, 0, ids, &n, &err), STDCPU_OK);
+    ck_assert_int_eq(ids[0], 49406);
+    stdcpu_tokenizer_free(tok);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tokenizer");
@@ -608,6 +627,7 @@ int main(void)
     tcase_add_test(tc, test_gz_and_hf_give_identical_ids);
     tcase_add_test(tc, test_bad_vocabularies);
     tcase_add_test(tc, test_hostile_inputs);
+    tcase_add_test(tc, test_entity_names_with_nul_bytes);
     tcase_add_test(tc, test_golden_tokenizer_case);
     suite_add_tcase(s, tc);
     return stdcpu_test_run(s);

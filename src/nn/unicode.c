@@ -235,9 +235,12 @@ static const stdcpu_html_entity *html_find(const char *name, size_t len)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const char *e = stdcpu_html_entities[mid].name;
-        int c = strncmp(e, name, len);
+        /* name may hold NUL bytes (the input can): compare by length, never
+         * read e past its terminator */
+        const size_t elen = strlen(e);
+        int c = memcmp(e, name, elen < len ? elen : len);
         if (c == 0)
-            c = e[len] != '\0'; /* e is longer: e > name */
+            c = (elen > len) - (elen < len);
         if (c == 0)
             return &stdcpu_html_entities[mid];
         if (c < 0)
