@@ -421,6 +421,7 @@ stdcpu_status stdcpu_linear_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
                            "linear: residual may alias the output only without activation");
     if (M > (size_t)INT32_MAX || lw->n > (size_t)INT32_MAX || lw->k > (size_t)INT32_MAX)
         return stdcpu_fail(err, STDCPU_ERR_LIMIT, "linear: dimensions exceed int range");
+    stdcpu_pool_add_ops(pool, (uint64_t)2 * M * lw->n * lw->k);
     if (lw->is_q8)
         return q8_linear(pool, &kern->gemm, lw, x, y, M, residual, act, err);
     f32_linear(pool, &kern->gemm, lw, x, y, M, residual, act);
@@ -640,6 +641,8 @@ stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
         stdcpu_pool_run(pool, conv_f32_task, &j);
         stdcpu_aligned_free(j.scratch);
     }
+    if (st == STDCPU_OK) /* 2 x output pixels x O x I x kh x kw */
+        stdcpu_pool_add_ops(pool, (uint64_t)2 * B * Ho * Wo * cw->out_ch * cw->in_ch * cw->kh * cw->kw);
     return st;
 }
 

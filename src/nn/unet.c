@@ -368,6 +368,10 @@ stdcpu_status unet_load_linear_cat(stdcpu_linear_weight *lw, const stdcpu_wsrc *
     if (s == STDCPU_OK)
         s = q8 ? stdcpu_linear_weight_init_q8(lw, q, scales, NULL, n, k, err)
                : stdcpu_linear_weight_init_f32(lw, all, NULL, n, k, err);
+    for (size_t i = 0; i < nparts && s == STDCPU_OK; i++) { /* the layer holds its own copy now */
+        snprintf(wname, sizeof wname, "%s.weight", prefixes[i]);
+        stdcpu_wsrc_release(w, wname);
+    }
     stdcpu_aligned_free(q);
     stdcpu_aligned_free(scales);
     stdcpu_aligned_free(all);

@@ -153,8 +153,6 @@ void stdcpu_gemm_init_avx2(stdcpu_gemm_kernels *k)
 /* ---- peak loops for the benchmarks (simd/gemm_peak.h) ---- */
 #include "simd/gemm_peak.h"
 
-static volatile float peak_sink_f;
-static volatile int peak_sink_i;
 
 uint64_t stdcpu_peak_f32_fma_avx2(size_t iters)
 {
@@ -173,7 +171,7 @@ uint64_t stdcpu_peak_f32_fma_avx2(size_t iters)
         s = _mm256_add_ps(s, acc[j]);
     float lanes[8];
     _mm256_storeu_ps(lanes, s);
-    peak_sink_f = lanes[0] + lanes[7];
+    stdcpu_peak_keep_f(lanes[0] + lanes[7]);
     return (uint64_t)iters * 12 * 8 * 2;
 }
 
@@ -203,6 +201,6 @@ uint64_t stdcpu_peak_i8_avx2(size_t iters)
 #undef STDCPU_PEAK_STEP
     const __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)),
                                        _mm256_add_epi32(_mm256_add_epi32(c4, c5), _mm256_add_epi32(c6, c7)));
-    peak_sink_i = _mm256_extract_epi32(s, 0);
+    stdcpu_peak_keep_i(_mm256_extract_epi32(s, 0));
     return (uint64_t)iters * 8 * 32 * 2;
 }

@@ -137,8 +137,6 @@ void stdcpu_gemm_init_avx512vnni(stdcpu_gemm_kernels *k)
 /* ---- peak loops for the benchmarks (simd/gemm_peak.h) ---- */
 #include "simd/gemm_peak.h"
 
-static volatile float peak_sink_f;
-static volatile int peak_sink_i;
 
 uint64_t stdcpu_peak_f32_fma_avx512vnni(size_t iters)
 {
@@ -156,7 +154,7 @@ uint64_t stdcpu_peak_f32_fma_avx512vnni(size_t iters)
 #pragma GCC unroll 16
     for (int j = 1; j < 16; j++)
         s = _mm512_add_ps(s, acc[j]);
-    peak_sink_f = _mm512_reduce_add_ps(s);
+    stdcpu_peak_keep_f(_mm512_reduce_add_ps(s));
     return (uint64_t)iters * 16 * 16 * 2;
 }
 
@@ -176,6 +174,6 @@ uint64_t stdcpu_peak_i8_avx512vnni(size_t iters)
 #pragma GCC unroll 16
     for (int j = 1; j < 16; j++)
         s = _mm512_add_epi32(s, acc[j]);
-    peak_sink_i = _mm512_reduce_add_epi32(s);
+    stdcpu_peak_keep_i(_mm512_reduce_add_epi32(s));
     return (uint64_t)iters * 16 * 64 * 2;
 }

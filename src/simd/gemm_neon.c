@@ -93,8 +93,6 @@ void stdcpu_gemm_init_neon(stdcpu_gemm_kernels *k)
 /* ---- peak loops for the benchmarks (simd/gemm_peak.h) ---- */
 #include "simd/gemm_peak.h"
 
-static volatile float peak_sink_f;
-static volatile int peak_sink_i;
 
 uint64_t stdcpu_peak_f32_fma_neon(size_t iters)
 {
@@ -108,7 +106,7 @@ uint64_t stdcpu_peak_f32_fma_neon(size_t iters)
     float32x4_t s = acc[0];
     for (int j = 1; j < 16; j++)
         s = vaddq_f32(s, acc[j]);
-    peak_sink_f = vaddvq_f32(s);
+    stdcpu_peak_keep_f(vaddvq_f32(s));
     return (uint64_t)iters * 16 * 4 * 2;
 }
 
@@ -124,6 +122,6 @@ uint64_t stdcpu_peak_i8_neon(size_t iters)
     int16x8_t s = acc[0];
     for (int j = 1; j < 16; j++)
         s = vaddq_s16(s, acc[j]);
-    peak_sink_i = vaddvq_s16(s);
+    stdcpu_peak_keep_i(vaddvq_s16(s));
     return (uint64_t)iters * 16 * 8 * 2;
 }

@@ -84,7 +84,6 @@ void stdcpu_gemm_init_neondot(stdcpu_gemm_kernels *k)
 /* ---- peak loops for the benchmarks (simd/gemm_peak.h) ---- */
 #include "simd/gemm_peak.h"
 
-static volatile int peak_sink_i;
 
 uint64_t stdcpu_peak_i8_neondot(size_t iters)
 {
@@ -98,6 +97,6 @@ uint64_t stdcpu_peak_i8_neondot(size_t iters)
     int32x4_t s = acc[0];
     for (int j = 1; j < 16; j++)
         s = vaddq_s32(s, acc[j]);
-    peak_sink_i = vaddvq_s32(s);
+    stdcpu_peak_keep_i(vaddvq_s32(s));
     return (uint64_t)iters * 16 * 16 * 2;
 }

@@ -8,6 +8,18 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* Keep a loop's result alive without storing it anywhere (an empty asm that
+ * claims to read it): no global sink, so the library keeps no mutable
+ * globals besides the dispatch tables. */
+static inline void stdcpu_peak_keep_i(int v) { __asm__ volatile("" : : "r"(v)); }
+static inline void stdcpu_peak_keep_f(float v)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    __asm__ volatile("" : : "r"(bits));
+}
 
 uint64_t stdcpu_peak_f32_fma_avx2(size_t iters);       /* 12 ymm vfmadd chains */
 uint64_t stdcpu_peak_i8_avx2(size_t iters);            /* vpmaddubsw + vpmaddwd + vpaddd */
