@@ -23,6 +23,9 @@
 /* f32 convolution: the im2col tile of a thread holds up to this many bytes
  * (32..512 output pixels): OpenBLAS re-packs the weights on every call, so
  * tiles must be tall for the packing to pay off, yet bounded. */
+/* f32 tiles are planned for this many workers whatever the pool's size, so
+ * that OpenBLAS sees the same sub-problems at every thread count. */
+#define F32_GRID_WORKERS 8
 #define F32_CONV_TILE_BYTES (4u << 20)
 #define F32_CONV_TILE_MIN 32
 #define F32_CONV_TILE_MAX 512
@@ -396,13 +399,14 @@ static void f32_linear(stdcpu_pool *pool, const stdcpu_gemm_kernels *gk,
                        const float *residual, stdcpu_act act)
 {
     pthread_once(&blas_once, blas_single_thread);
-    const int nth = pool ? stdcpu_pool_threads(pool) : 1;
     f32_linear_job j = {.gk = gk, .lw = lw, .x = x, .y = y, .residual = residual, .act = act};
-    /* Big row blocks suit OpenBLAS's own blocking: one per thread when rows
-     * are plentiful, else split the columns. */
-    size_t rb = ceil_div(M, (size_t)nth);
+    /* Big row blocks suit OpenBLAS's own blocking. The grid is planned for a
+     * fixed number of workers, not the pool's: OpenBLAS may round an
+     * element differently when the sub-problem around it changes shape, and
+     * f32 results must not depend on the thread count. */
+    size_t rb = ceil_div(M, (size_t)F32_GRID_WORKERS);
     rb = rb < 64 ? 64 : rb;
-    plan_grid(&j.g, M, lw->n, rb, 16, nth);
+    plan_grid(&j.g, M, lw->n, rb, 16, F32_GRID_WORKERS);
     stdcpu_pool_run(pool, f32_linear_task, &j);
 }
 
@@ -626,10 +630,10 @@ stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
         size_t tile = F32_CONV_TILE_BYTES / row_bytes / 16 * 16;
         tile = tile < F32_CONV_TILE_MIN ? F32_CONV_TILE_MIN : tile;
         tile = tile > F32_CONV_TILE_MAX ? F32_CONV_TILE_MAX : tile;
-        /* keep every thread busy on small maps */
-        while (tile > F32_CONV_TILE_MIN && ceil_div(M, tile) < 2 * (size_t)nth)
+        /* keep workers busy on small maps (a fixed count: see f32_linear) */
+        while (tile > F32_CONV_TILE_MIN && ceil_div(M, tile) < 2 * (size_t)F32_GRID_WORKERS)
             tile /= 2;
-        plan_grid(&j.g, M, cw->out_ch, tile, 16, nth);
+        plan_grid(&j.g, M, cw->out_ch, tile, 16, F32_GRID_WORKERS);
         size_t bytes;
         if (stdcpu_mul_size(tile * ks * sizeof(float), cw->in_ch, &bytes) ||
             stdcpu_mul_size(stdcpu_round_up(bytes, 64), (size_t)nth, &bytes))
