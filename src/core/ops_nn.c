@@ -151,6 +151,7 @@ stdcpu_status stdcpu_attention(stdcpu_pool *pool, const stdcpu_kernels *kern,
 /* Statistics are summed in f32 by the kernels over blocks of this many
  * pixels, then in f64 across blocks and threads. */
 #define GN_BLOCK_PIXELS 256
+#define GN_STAT_WORKERS 8
 
 typedef struct {
     const stdcpu_norm_kernels *k;
@@ -158,6 +159,7 @@ typedef struct {
     float *y;
     size_t B, HW, C;
     int phase; /* 0: shifted channel sums, 1: squared deviations, 2: affine */
+    int nv;    /* statistics workers (fixed: see gn_worker) */
     int silu;
     double *partial; /* [nth, B, C] per-thread sums */
     float *block;    /* [nth, C] one block's f32 sums */
@@ -167,18 +169,14 @@ typedef struct {
     float *add;      /* [C] beta */
 } gn_task;
 
-static void gn_worker(void *arg, int ith, int nth)
+/* Pixels [pb, pe) of one statistics worker, or of one affine thread. */
+static void gn_range(gn_task *t, size_t pb, size_t pe, double *part, float *block)
 {
-    gn_task *t = arg;
     const size_t C = t->C;
-    size_t pb, pe;
-    stdcpu_split_range(t->B * t->HW, ith, nth, &pb, &pe);
-    double *part = t->partial + (size_t)ith * t->B * C;
-    float *block = t->block + (size_t)ith * C;
     if (t->phase < 2)
         for (size_t i = 0; i < t->B * C; i++)
             part[i] = 0.0;
-    /* A thread's pixel range may straddle batch items: walk it per item. */
+    /* A range may straddle batch items: walk it per item. */
     while (pb < pe) {
         const size_t b = pb / t->HW;
         size_t end = (b + 1) * t->HW < pe ? (b + 1) * t->HW : pe;
@@ -198,6 +196,25 @@ static void gn_worker(void *arg, int ith, int nth)
                 part[b * C + c] += block[c];
         }
         pb = end;
+    }
+}
+
+static void gn_worker(void *arg, int ith, int nth)
+{
+    gn_task *t = arg;
+    size_t pb, pe;
+    float *block = t->block + (size_t)ith * t->C;
+    if (t->phase == 2) {
+        stdcpu_split_range(t->B * t->HW, ith, nth, &pb, &pe);
+        gn_range(t, pb, pe, NULL, block);
+        return;
+    }
+    /* Statistics are split over a fixed number of workers, whatever the
+     * thread count, and reduced in worker order: the result is the same
+     * bit for bit with any number of threads. */
+    for (int v = ith; v < t->nv; v += nth) {
+        stdcpu_split_range(t->B * t->HW, v, t->nv, &pb, &pe);
+        gn_range(t, pb, pe, t->partial + (size_t)v * t->B * t->C, block);
     }
 }
 
@@ -228,8 +245,9 @@ stdcpu_status stdcpu_group_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, c
     int nth = pool ? stdcpu_pool_threads(pool) : 1;
     if (nth > threads_for(total))
         nth = threads_for(total);
-    /* partial f64 [nth, B, C]; f32: block [nth, C], shift, mean, mul [B, C], add [C] */
-    const size_t nd = (size_t)nth * B * C, nf = (size_t)nth * C + 4 * B * C + C;
+    const int nv = threads_for(total) < GN_STAT_WORKERS ? threads_for(total) : GN_STAT_WORKERS;
+    /* partial f64 [nv, B, C]; f32: block [nth, C], shift, mean, mul [B, C], add [C] */
+    const size_t nd = (size_t)nv * B * C, nf = (size_t)nth * C + 4 * B * C + C;
     float *fbuf = stdcpu_aligned_alloc(nf * sizeof(float));
     double *dbuf = stdcpu_aligned_alloc(nd * sizeof(double));
     if (!fbuf || !dbuf) {
@@ -237,7 +255,7 @@ stdcpu_status stdcpu_group_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, c
         stdcpu_aligned_free(dbuf);
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "group_norm: no memory");
     }
-    gn_task t = {.k = &pick(kern)->norm, .x = x, .y = y, .B = B, .HW = HW, .C = C, .silu = silu};
+    gn_task t = {.k = &pick(kern)->norm, .x = x, .y = y, .B = B, .HW = HW, .C = C, .silu = silu, .nv = nv};
     t.partial = dbuf;
     t.block = fbuf;
     t.shift = t.block + (size_t)nth * C;
@@ -256,7 +274,7 @@ stdcpu_status stdcpu_group_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, c
             double shift_sum = 0.0;
             for (size_t c = g * cg; c < (g + 1) * cg; c++)
                 shift_sum += t.shift[b * C + c];
-            const float m = (float)((gn_reduce(&t, nth, b, g * cg, cg) + shift_sum * (double)HW) / count);
+            const float m = (float)((gn_reduce(&t, nv, b, g * cg, cg) + shift_sum * (double)HW) / count);
             for (size_t c = g * cg; c < (g + 1) * cg; c++)
                 t.mean[b * C + c] = m;
         }
@@ -264,7 +282,7 @@ stdcpu_status stdcpu_group_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, c
     stdcpu_pool_run_n(pool, nth, gn_worker, &t);
     for (size_t b = 0; b < B; b++)
         for (size_t g = 0; g < G; g++) {
-            const double var = gn_reduce(&t, nth, b, g * cg, cg) / count;
+            const double var = gn_reduce(&t, nv, b, g * cg, cg) / count;
             const float rstd = (float)(1.0 / sqrt(var + (double)eps));
             for (size_t c = g * cg; c < (g + 1) * cg; c++)
                 t.mul[b * C + c] = gamma ? rstd * gamma[c] : rstd;

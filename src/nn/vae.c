@@ -421,16 +421,28 @@ static float *vc_keep(vctx *c, size_t mark, const float *src, size_t n)
 typedef struct gn_stat_task {
     const float *x; /* [P, C] one batch item */
     size_t P, C;
-    double *part;      /* [nth][C] */
+    double *part;      /* [VAE_GN_WORKERS][C] */
     const double *mean_c; /* second pass: the group mean per channel, NULL in the first */
 } gn_stat_task;
+
+/* Statistics are split over a fixed number of workers whatever the thread
+ * count, and reduced in worker order: bit-identical results at any count. */
+#define VAE_GN_WORKERS 8
+
+static void gn_stat_range(gn_stat_task *t, size_t b, size_t e, double *acc);
 
 static void gn_stat_fn(void *arg, int ith, int nth)
 {
     gn_stat_task *t = arg;
-    size_t b, e;
-    stdcpu_split_range(t->P, ith, nth, &b, &e);
-    double *acc = t->part + (size_t)ith * t->C;
+    for (int v = ith; v < VAE_GN_WORKERS; v += nth) {
+        size_t b, e;
+        stdcpu_split_range(t->P, v, VAE_GN_WORKERS, &b, &e);
+        gn_stat_range(t, b, e, t->part + (size_t)v * t->C);
+    }
+}
+
+static void gn_stat_range(gn_stat_task *t, size_t b, size_t e, double *acc)
+{
     for (size_t c = 0; c < t->C; c++)
         acc[c] = 0.0;
     /* per-pixel rows in f32 chunks of 64 pixels, then into f64 */
@@ -461,17 +473,17 @@ static stdcpu_status gn_affine(vctx *c, const float *x, size_t B, size_t P, size
     if (c->plan)
         return STDCPU_OK;
     const size_t cpg = C / G;
-    double *part = malloc(sizeof(double) * ((size_t)c->nth * C + 2 * C));
+    double *part = malloc(sizeof(double) * ((size_t)VAE_GN_WORKERS * C + 2 * C));
     if (!part)
         return stdcpu_fail(c->err, STDCPU_ERR_NOMEM, "vae: out of memory");
-    double *mean_c = part + (size_t)c->nth * C, *tmp = mean_c + C;
+    double *mean_c = part + (size_t)VAE_GN_WORKERS * C, *tmp = mean_c + C;
     for (size_t b = 0; b < B; b++) {
         gn_stat_task t = {.x = x + b * P * C, .P = P, .C = C, .part = part, .mean_c = NULL};
         for (int pass = 0; pass < 2; pass++) {
             stdcpu_pool_run_n(c->pool, c->nth, gn_stat_fn, &t);
             for (size_t ch = 0; ch < C; ch++) {
                 double s = 0.0;
-                for (int i = 0; i < c->nth; i++)
+                for (int i = 0; i < VAE_GN_WORKERS; i++)
                     s += part[(size_t)i * C + ch];
                 tmp[ch] = s;
             }

@@ -8,6 +8,70 @@
 #include "base/error.h"
 #include "base/mem.h"
 
+void stdcpu_sd_nets_free(stdcpu_sd_nets *n)
+{
+    if (n->te1)
+        stdcpu_clip_free(n->te1);
+    if (n->te2)
+        stdcpu_clip_free(n->te2);
+    if (n->unet)
+        stdcpu_unet_free(n->unet);
+    if (n->vae)
+        stdcpu_vae_free(n->vae);
+    if (n->image_encoder)
+        stdcpu_clip_free(n->image_encoder);
+    if (n->ip_proj) {
+        stdcpu_ip_image_proj_free(n->ip_proj);
+        free(n->ip_proj);
+    }
+    if (n->taesd)
+        stdcpu_taesd_free(n->taesd);
+    memset(n, 0, sizeof *n);
+}
+
+static stdcpu_status load_nets(stdcpu_sd_nets *n, const stdcpu_sd_sources *src, stdcpu_precision p,
+                               stdcpu_error *err)
+{
+    if (!src->te1 || !src->unet || !src->vae)
+        return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "an SD model needs text_encoder, unet and vae");
+    STDCPU_TRY(stdcpu_clip_load(&n->te1, src->te1, p, err));
+    if (src->te2)
+        STDCPU_TRY(stdcpu_clip_load(&n->te2, src->te2, p, err));
+    STDCPU_TRY(stdcpu_unet_load(&n->unet, src->unet, p, err));
+    STDCPU_TRY(stdcpu_vae_load(&n->vae, src->vae, p, STDCPU_VAE_BOTH, err));
+    if (src->ip_adapter) {
+        if (!src->image_encoder)
+            return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "an IP-Adapter needs its image encoder");
+        STDCPU_TRY(stdcpu_unet_load_ip_adapter(n->unet, src->ip_adapter, p, err));
+        STDCPU_TRY(stdcpu_clip_load(&n->image_encoder, src->image_encoder, p, err));
+        stdcpu_unet_info ui;
+        stdcpu_unet_get_info(n->unet, &ui);
+        stdcpu_ip_image_proj *proj = calloc(1, sizeof *proj);
+        if (!proj)
+            return stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory");
+        stdcpu_status s = stdcpu_ip_image_proj_load(proj, src->ip_adapter, p, ui.cross_attention_dim,
+                                                    stdcpu_clip_projection_dim(n->image_encoder), err);
+        if (s != STDCPU_OK) {
+            free(proj);
+            return s;
+        }
+        n->ip_proj = proj;
+    }
+    if (src->taesd)
+        STDCPU_TRY(stdcpu_taesd_load_diffusers(&n->taesd, src->taesd, p, err));
+    return STDCPU_OK;
+}
+
+stdcpu_status stdcpu_sd_nets_load(stdcpu_sd_nets *n, const stdcpu_sd_sources *src, stdcpu_precision p,
+                                  stdcpu_error *err)
+{
+    memset(n, 0, sizeof *n);
+    stdcpu_status s = load_nets(n, src, p, err);
+    if (s != STDCPU_OK)
+        stdcpu_sd_nets_free(n);
+    return s;
+}
+
 static double now_s(void)
 {
     struct timespec ts;

@@ -33,6 +33,18 @@ typedef struct stdcpu_sd_nets {
     stdcpu_taesd *taesd;             /* tiny decoder (TAESD / TAESDXL), or NULL */
 } stdcpu_sd_nets;
 
+/* The weight sources of an SD model's components (te2, ip_adapter,
+ * image_encoder, taesd may be NULL; ip_adapter needs image_encoder). */
+typedef struct stdcpu_sd_sources {
+    const stdcpu_wsrc *te1, *te2, *unet, *vae, *ip_adapter, *image_encoder, *taesd;
+} stdcpu_sd_sources;
+
+/* Loads every network the sources hold (IP-Adapter layers into the UNet and
+ * its image projection included). On failure what was loaded is freed. */
+stdcpu_status stdcpu_sd_nets_load(stdcpu_sd_nets *n, const stdcpu_sd_sources *src, stdcpu_precision p,
+                                  stdcpu_error *err);
+void stdcpu_sd_nets_free(stdcpu_sd_nets *n);
+
 /* Random draws of one run: stream STDCPU_NOISE_VAE for the posterior sample,
  * STDCPU_NOISE_INIT for add_noise, STDCPU_NOISE_STEP + i for scheduler step i. */
 enum { STDCPU_NOISE_VAE = 0, STDCPU_NOISE_INIT = 1, STDCPU_NOISE_STEP = 2 };

@@ -32,8 +32,6 @@ struct stdcpu_model {
     stdcpu_tokenizer *tok; /* NULL when the model has no vocabulary */
     stdcpu_wsrc *w_te1, *w_te2, *w_unet, *w_vae, *w_enc, *w_ip, *w_taesd;
     stdcpu_sd_nets nets;
-    stdcpu_ip_image_proj ip_proj;
-    int have_ip_proj;
     const stdcpu_json *sched_config;
 };
 
@@ -82,31 +80,18 @@ stdcpu_status stdcpu_model_open(stdcpu_model **out, const char *path, stdcpu_pre
     m->sched_config = stdcpu_stdm_config(m->file, "scheduler");
     TRY_M(load_tokenizer(m, err));
     TRY_M(open_component(m, "text_encoder", &m->w_te1, err));
-    TRY_M(stdcpu_clip_load(&m->nets.te1, m->w_te1, precision, err));
-    if (stdcpu_stdm_has_component(m->file, "text_encoder_2")) {
+    if (stdcpu_stdm_has_component(m->file, "text_encoder_2"))
         TRY_M(open_component(m, "text_encoder_2", &m->w_te2, err));
-        TRY_M(stdcpu_clip_load(&m->nets.te2, m->w_te2, precision, err));
-    }
     TRY_M(open_component(m, "unet", &m->w_unet, err));
-    TRY_M(stdcpu_unet_load(&m->nets.unet, m->w_unet, precision, err));
     TRY_M(open_component(m, "vae", &m->w_vae, err));
-    TRY_M(stdcpu_vae_load(&m->nets.vae, m->w_vae, precision, STDCPU_VAE_BOTH, err));
     if (stdcpu_stdm_has_component(m->file, "ip_adapter") && stdcpu_stdm_has_component(m->file, "image_encoder")) {
         TRY_M(open_component(m, "ip_adapter", &m->w_ip, err));
-        TRY_M(stdcpu_unet_load_ip_adapter(m->nets.unet, m->w_ip, precision, err));
         TRY_M(open_component(m, "image_encoder", &m->w_enc, err));
-        TRY_M(stdcpu_clip_load(&m->nets.image_encoder, m->w_enc, precision, err));
-        stdcpu_unet_info ui;
-        stdcpu_unet_get_info(m->nets.unet, &ui);
-        TRY_M(stdcpu_ip_image_proj_load(&m->ip_proj, m->w_ip, precision, ui.cross_attention_dim,
-                                        stdcpu_clip_projection_dim(m->nets.image_encoder), err));
-        m->have_ip_proj = 1;
-        m->nets.ip_proj = &m->ip_proj;
     }
-    if (stdcpu_stdm_has_component(m->file, "taesd")) {
+    if (stdcpu_stdm_has_component(m->file, "taesd"))
         TRY_M(open_component(m, "taesd", &m->w_taesd, err));
-        TRY_M(stdcpu_taesd_load_diffusers(&m->nets.taesd, m->w_taesd, precision, err));
-    }
+    const stdcpu_sd_sources src = {m->w_te1, m->w_te2, m->w_unet, m->w_vae, m->w_ip, m->w_enc, m->w_taesd};
+    TRY_M(stdcpu_sd_nets_load(&m->nets, &src, precision, err));
 #undef TRY_M
     *out = m;
     return STDCPU_OK;
@@ -116,20 +101,7 @@ void stdcpu_model_close(stdcpu_model *m)
 {
     if (!m)
         return;
-    if (m->nets.te1)
-        stdcpu_clip_free(m->nets.te1);
-    if (m->nets.te2)
-        stdcpu_clip_free(m->nets.te2);
-    if (m->nets.unet)
-        stdcpu_unet_free(m->nets.unet);
-    if (m->nets.vae)
-        stdcpu_vae_free(m->nets.vae);
-    if (m->nets.image_encoder)
-        stdcpu_clip_free(m->nets.image_encoder);
-    if (m->have_ip_proj)
-        stdcpu_ip_image_proj_free(&m->ip_proj);
-    if (m->nets.taesd)
-        stdcpu_taesd_free(m->nets.taesd);
+    stdcpu_sd_nets_free(&m->nets);
     stdcpu_wsrc *ws[] = {m->w_te1, m->w_te2, m->w_unet, m->w_vae, m->w_enc, m->w_ip, m->w_taesd};
     for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
         stdcpu_wsrc_close(ws[i]);
@@ -144,7 +116,7 @@ void stdcpu_model_get_info(const stdcpu_model *m, stdcpu_model_info *info)
     memset(info, 0, sizeof *info);
     info->sdxl = m->nets.te2 != NULL;
     info->has_tokenizer = m->tok != NULL;
-    info->has_style_image = m->have_ip_proj;
+    info->has_style_image = (m->nets.ip_proj != NULL);
     info->has_tiny_decoder = m->nets.taesd != NULL;
     info->vae_scale = stdcpu_vae_scale_factor(stdcpu_vae_get_config(m->nets.vae));
 }
@@ -260,7 +232,7 @@ stdcpu_status stdcpu_stylize(stdcpu_model *m, stdcpu_pool *pool, const stdcpu_im
     if (!m->tok && have_text)
         return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "this model has no tokenizer, so it cannot take a text prompt "
                            "(convert it with --tokenizer, or give only --style-image)");
-    if (o->style_image && !m->have_ip_proj)
+    if (o->style_image && !(m->nets.ip_proj != NULL))
         return stdcpu_fail(err, STDCPU_ERR_MISMATCH, "this model has no IP-Adapter, so it cannot take a style image "
                            "(convert it with --ip-adapter FILE --image-encoder DIR)");
     if (o->tiny_decoder && !m->nets.taesd)

@@ -23,25 +23,12 @@
 typedef struct pipe_models {
     stdcpu_wsrc *w_te1, *w_te2, *w_unet, *w_vae, *w_ip, *w_enc;
     stdcpu_sd_nets nets;
-    stdcpu_ip_image_proj ip_proj;
-    int have_ip_proj;
     stdcpu_json_doc *sched_doc;
 } pipe_models;
 
 static void free_models(pipe_models *m)
 {
-    if (m->nets.te1)
-        stdcpu_clip_free(m->nets.te1);
-    if (m->nets.te2)
-        stdcpu_clip_free(m->nets.te2);
-    if (m->nets.unet)
-        stdcpu_unet_free(m->nets.unet);
-    if (m->nets.vae)
-        stdcpu_vae_free(m->nets.vae);
-    if (m->nets.image_encoder)
-        stdcpu_clip_free(m->nets.image_encoder);
-    if (m->have_ip_proj)
-        stdcpu_ip_image_proj_free(&m->ip_proj);
+    stdcpu_sd_nets_free(&m->nets);
     stdcpu_wsrc *ws[] = {m->w_te1, m->w_te2, m->w_unet, m->w_vae, m->w_ip, m->w_enc};
     for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
         stdcpu_wsrc_close(ws[i]);
@@ -56,43 +43,33 @@ static stdcpu_status open_role(golden_case *gc, const char *role, const char *co
     return stdcpu_wsrc_open_dir(w, path, component, err);
 }
 
+/* The case's distribution folders (+ LoRA fused into the UNet's source). */
 static stdcpu_status load_models(golden_case *gc, int sdxl, pipe_models *m, stdcpu_error *err)
 {
     const stdcpu_precision prec = gc->precision == GOLDEN_INT8 ? STDCPU_PREC_INT8 : STDCPU_PREC_F32;
     char path[4200];
     STDCPU_TRY(open_role(gc, "text_encoder", "text_encoder", &m->w_te1, err));
-    STDCPU_TRY(stdcpu_clip_load(&m->nets.te1, m->w_te1, prec, err));
-    if (sdxl) {
+    if (sdxl)
         STDCPU_TRY(open_role(gc, "text_encoder_2", "text_encoder_2", &m->w_te2, err));
-        STDCPU_TRY(stdcpu_clip_load(&m->nets.te2, m->w_te2, prec, err));
-    }
     STDCPU_TRY(open_role(gc, "unet", "unet", &m->w_unet, err));
     if (stdcpu_json_get_str(gc->models, "lora", NULL)) {
         STDCPU_TRY(golden_model_path(gc, "lora", path, sizeof path, err));
         const double scale = stdcpu_json_get_double(gc->params, "lora_scale", 1.0);
         STDCPU_TRY(stdcpu_nn_fuse_lora(m->w_unet, path, (float)scale, NULL, err));
     }
-    STDCPU_TRY(stdcpu_unet_load(&m->nets.unet, m->w_unet, prec, err));
     STDCPU_TRY(open_role(gc, "vae", "vae", &m->w_vae, err));
-    STDCPU_TRY(stdcpu_vae_load(&m->nets.vae, m->w_vae, prec, STDCPU_VAE_BOTH, err));
     STDCPU_TRY(golden_model_path(gc, "scheduler", path, sizeof path, err));
     STDCPU_TRY(stdcpu_json_parse_file(&m->sched_doc, path, err));
     if (stdcpu_json_get_str(gc->models, "ip_adapter", NULL)) {
         STDCPU_TRY(golden_model_path(gc, "ip_adapter", path, sizeof path, err));
         STDCPU_TRY(stdcpu_wsrc_open_safetensors(&m->w_ip, path, "ip_adapter", err));
-        STDCPU_TRY(stdcpu_unet_load_ip_adapter(m->nets.unet, m->w_ip, prec, err));
         STDCPU_TRY(open_role(gc, "image_encoder", "image_encoder", &m->w_enc, err));
-        STDCPU_TRY(stdcpu_clip_load(&m->nets.image_encoder, m->w_enc, prec, err));
-        stdcpu_unet_info ui;
-        stdcpu_unet_get_info(m->nets.unet, &ui);
-        STDCPU_TRY(stdcpu_ip_image_proj_load(&m->ip_proj, m->w_ip, prec, ui.cross_attention_dim,
-                                             stdcpu_clip_projection_dim(m->nets.image_encoder), err));
-        m->have_ip_proj = 1;
-        m->nets.ip_proj = &m->ip_proj;
-        const stdcpu_json *scale = stdcpu_json_get(gc->params, "ip_adapter_scale");
-        if (scale && scale->type != STDCPU_JSON_NULL)
-            STDCPU_TRY(stdcpu_unet_set_ip_scale_json(m->nets.unet, scale, err));
     }
+    const stdcpu_sd_sources src = {m->w_te1, m->w_te2, m->w_unet, m->w_vae, m->w_ip, m->w_enc, NULL};
+    STDCPU_TRY(stdcpu_sd_nets_load(&m->nets, &src, prec, err));
+    const stdcpu_json *scale = stdcpu_json_get(gc->params, "ip_adapter_scale");
+    if (m->w_ip && scale && scale->type != STDCPU_JSON_NULL)
+        STDCPU_TRY(stdcpu_unet_set_ip_scale_json(m->nets.unet, scale, err));
     return STDCPU_OK;
 }
 
