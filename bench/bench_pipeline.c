@@ -7,7 +7,11 @@
  *
  * --quick: one batch-2 SDXL UNet pass and one SD1.5 UNet pass at 512x512, int8.
  * Default: also text encoders, VAE encode/decode, the STD recipe at 512 and
- * 768 and the SD1.5 LCM recipe at 512; --f32 adds f32 runs (int8 vs f32). */
+ * 768 and the SD1.5 LCM recipe at 512, the SD1.5 UNet pass in f32 (the
+ * int8 vs f32 ratio), TAESD encode/decode at 512 (the standard TAESD
+ * configuration in bench/models/taesd_full) and the ViT-H/14 image encoder
+ * of IP-Adapter SDXL, int8 and f32; --f32 adds whole f32 model runs;
+ * --extras runs only that last group (f32 SD1.5 pass, TAESD, ViT-H). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +23,13 @@
 #include "base/mem.h"
 #include "bench.h"
 #include "core/rng.h"
+#include "core/stdm.h"
 #include "pipeline/img2img.h"
 #include "pipeline/stylize.h"
 #include "simd/cpu.h"
 
 typedef struct bench_opts {
-    int quick, threads, f32;
+    int quick, threads, f32, extras_only;
     const char *configs, *models, *convert;
 } bench_opts;
 
@@ -189,8 +194,79 @@ static int recipe(stdcpu_model *m, const char *model, const char *prec, int size
     return 0;
 }
 
+/* TAESD or the ViT-H image encoder from a .stdm holding that component only. */
+static int bench_component(const char *path, const char *comp, stdcpu_precision p, int threads)
+{
+    bench_env env;
+    memset(&env, 0, sizeof env);
+    env.threads = threads > 0 ? threads : stdcpu_default_threads();
+    stdcpu_error err;
+    if (stdcpu_pool_create(&env.pool, env.threads, &err) != STDCPU_OK)
+        return 1;
+    bench_measure_peaks(&env);
+    stdcpu_stdm *m;
+    stdcpu_wsrc *w;
+    if (stdcpu_stdm_open(&m, path, &err) != STDCPU_OK || stdcpu_wsrc_open_stdm(&w, m, comp, &err) != STDCPU_OK) {
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+        return 1;
+    }
+    const char *prec = stdcpu_precision_name(p);
+    int rc = 0;
+    if (!strcmp(comp, "taesd")) {
+        stdcpu_taesd *t;
+        if (stdcpu_taesd_load_diffusers(&t, w, p, &err) != STDCPU_OK) {
+            fprintf(stderr, "taesd: %s\n", err.msg);
+            return 1;
+        }
+        const size_t S = 512, f = (size_t)stdcpu_taesd_encoder_factor(t);
+        float *img = randn_buf(3 * S * S, 5), *lat = stdcpu_aligned_alloc(4 * (S / f) * (S / f) * sizeof(float));
+        for (int dir = 0; dir < 2 && !rc; dir++) {
+            stdcpu_pool_reset_ops(env.pool);
+            const double t0 = bench_now();
+            stdcpu_status s = dir == 0 ? stdcpu_taesd_encode(t, env.pool, img, 1, S, S, STDCPU_RANGE_PM1, lat, &err)
+                                       : stdcpu_taesd_decode(t, env.pool, lat, 1, S / f, S / f, STDCPU_RANGE_PM1, img,
+                                                             &err);
+            if (s != STDCPU_OK)
+                rc = fprintf(stderr, "taesd: %s\n", err.msg) > 0;
+            else
+                report(dir ? "taesd_decode" : "taesd_encode", "taesd", prec, dir ? "1x4x64x64" : "1x3x512x512",
+                       bench_now() - t0, stdcpu_pool_ops(env.pool), &env);
+        }
+        stdcpu_aligned_free(img);
+        stdcpu_aligned_free(lat);
+        stdcpu_taesd_free(t);
+    } else {
+        stdcpu_clip *c;
+        if (stdcpu_clip_load(&c, w, p, &err) != STDCPU_OK) {
+            fprintf(stderr, "image encoder: %s\n", err.msg);
+            return 1;
+        }
+        const size_t S = stdcpu_clip_get_config(c)->image_size;
+        float *px = randn_buf(3 * S * S, 6), *emb = stdcpu_aligned_alloc(stdcpu_clip_projection_dim(c) * sizeof(float));
+        stdcpu_clip_out o;
+        memset(&o, 0, sizeof o);
+        o.embeds = emb;
+        for (int rep = 0; rep < 2 && !rc; rep++) { /* warm-up, then timed */
+            stdcpu_pool_reset_ops(env.pool);
+            const double t0 = bench_now();
+            if (stdcpu_clip_vision_forward(c, env.pool, px, 1, &o, &err) != STDCPU_OK)
+                rc = fprintf(stderr, "image encoder: %s\n", err.msg) > 0;
+            else if (rep == 1)
+                report("image_encoder", "vit_h14", prec, "1x3x224x224", bench_now() - t0, stdcpu_pool_ops(env.pool),
+                       &env);
+        }
+        stdcpu_aligned_free(px);
+        stdcpu_aligned_free(emb);
+        stdcpu_clip_free(c);
+    }
+    stdcpu_wsrc_close(w);
+    stdcpu_stdm_close(m);
+    stdcpu_pool_destroy(env.pool);
+    return rc;
+}
+
 /* Runs in a child: one model, one precision. */
-static int bench_model(const bench_opts *bo, const char *path, const char *model, stdcpu_precision p)
+static int bench_model(const bench_opts *bo, const char *path, const char *model, stdcpu_precision p, int only_unet)
 {
     bench_env env;
     memset(&env, 0, sizeof env);
@@ -212,7 +288,7 @@ static int bench_model(const bench_opts *bo, const char *path, const char *model
     const stdcpu_sd_nets *n = stdcpu_model_nets(m);
     const int sdxl = n->te2 != NULL;
     int rc = unet_pass(n, model, prec, sdxl ? 2 : 1, 64, &env);
-    if (!rc && !bo->quick) {
+    if (!rc && !bo->quick && !only_unet) {
         rc = vae_and_text(n, model, prec, &env);
         if (!rc)
             rc = recipe(m, model, prec, 512, &env);
@@ -255,6 +331,8 @@ int main(int argc, char **argv)
             bo.quick = 1;
         else if (!strcmp(argv[i], "--f32"))
             bo.f32 = 1;
+        else if (!strcmp(argv[i], "--extras"))
+            bo.extras_only = 1;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             bo.threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--configs") && i + 1 < argc)
@@ -264,7 +342,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--convert") && i + 1 < argc)
             bo.convert = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--f32] [--threads N] [--configs DIR] [--models DIR] "
+            fprintf(stderr, "usage: %s [--quick | --extras] [--f32] [--threads N] [--configs DIR] [--models DIR] "
                     "[--convert PATH]\n", argv[0]);
             return 2;
         }
@@ -278,7 +356,7 @@ int main(int argc, char **argv)
     }
     mkdir(bo.models, 0755);
     const char *names[2] = {"sdxl_base", "sd15"};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < (bo.extras_only ? 0 : 2); k++) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s_random_int8.stdm", bo.models, names[k]);
         if (ensure_model(&bo, names[k], path) != 0) {
@@ -289,7 +367,45 @@ int main(int argc, char **argv)
             fflush(stdout);
             pid_t pid = fork();
             if (pid == 0)
-                _exit(bench_model(&bo, path, names[k], f ? STDCPU_PREC_F32 : STDCPU_PREC_INT8));
+                _exit(bench_model(&bo, path, names[k], f ? STDCPU_PREC_F32 : STDCPU_PREC_INT8, 0));
+            int status = 0;
+            waitpid(pid, &status, 0);
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "benchmark of %s failed\n", path);
+                return 1;
+            }
+        }
+    }
+    if (bo.quick)
+        return 0;
+    /* f32 SD1.5 UNet pass (int8 vs f32), TAESD, ViT-H: each in a child */
+    static const struct {
+        const char *cfg, *file, *comp;
+    } parts[] = {{NULL, "sd15_random_int8.stdm", NULL},
+                 {"taesd_full", "taesd_random.stdm", "taesd"},
+                 {"ip_adapter_sdxl_vit-h", "vit_h_random.stdm", "image_encoder"}};
+    for (size_t k = 0; k < sizeof parts / sizeof *parts; k++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", bo.models, parts[k].file);
+        if (parts[k].cfg) {
+            bench_opts b2 = bo;
+            static char local[4200];
+            if (!strcmp(parts[k].cfg, "taesd_full")) { /* our own config, next to this program's sources */
+                snprintf(local, sizeof local, "%s/bench/models", getenv("STDCPU_SRCDIR") ? getenv("STDCPU_SRCDIR") : ".");
+                b2.configs = local;
+            }
+            if (ensure_model(&b2, parts[k].cfg, path) != 0)
+                return 1;
+        }
+        for (int f = 0; f < 2; f++) {
+            if (!parts[k].comp && !f)
+                continue; /* the int8 SD1.5 run is above */
+            fflush(stdout);
+            pid_t pid = fork();
+            if (pid == 0)
+                _exit(parts[k].comp ? bench_component(path, parts[k].comp, f ? STDCPU_PREC_F32 : STDCPU_PREC_INT8,
+                                                      bo.threads)
+                                    : bench_model(&bo, path, "sd15", STDCPU_PREC_F32, 1));
             int status = 0;
             waitpid(pid, &status, 0);
             if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
