@@ -10,10 +10,11 @@
 
 const char *stdcpu_precision_name(stdcpu_precision p) { return p == STDCPU_PREC_INT8 ? "int8" : "f32"; }
 
-/* Whether a float-stored weight runs int8 in int8 precision: the same
- * decision the converter makes for the .stdm file. */
-static int policy_wants_int8(const stdcpu_wsrc *w, const char *wname, const stdcpu_wview *v)
+/* The same decision the converter makes for the .stdm file. */
+int stdcpu_nn_wants_int8(const stdcpu_wsrc *w, const char *wname, const stdcpu_wview *v)
 {
+    if (v->dtype == STDCPU_DT_I8)
+        return 1;
     stdcpu_quant_policy pol;
     memset(&pol, 0, sizeof pol);
     pol.mode = STDCPU_QUANT_INT8;
@@ -95,7 +96,7 @@ stdcpu_status stdcpu_nn_load_linear(stdcpu_linear_weight *lw, const stdcpu_wsrc 
     float *bias;
     STDCPU_TRY(load_bias(w, prefix, n, &bias, err));
     stdcpu_status s;
-    if (p == STDCPU_PREC_INT8 && (v.dtype == STDCPU_DT_I8 || policy_wants_int8(w, wname, &v))) {
+    if (p == STDCPU_PREC_INT8 && stdcpu_nn_wants_int8(w, wname, &v)) {
         int8_t *q;
         float *scales;
         int owned;
@@ -146,7 +147,7 @@ stdcpu_status stdcpu_nn_load_conv(stdcpu_conv2d_weight *cw, const stdcpu_wsrc *w
     float *bias;
     STDCPU_TRY(load_bias(w, prefix, O, &bias, err));
     stdcpu_status s;
-    if (p == STDCPU_PREC_INT8 && (v.dtype == STDCPU_DT_I8 || policy_wants_int8(w, wname, &v))) {
+    if (p == STDCPU_PREC_INT8 && stdcpu_nn_wants_int8(w, wname, &v)) {
         int8_t *q;
         float *scales;
         int owned;

@@ -22,6 +22,11 @@ typedef enum stdcpu_precision { STDCPU_PREC_F32 = 0, STDCPU_PREC_INT8 = 1 } stdc
 
 const char *stdcpu_precision_name(stdcpu_precision p);
 
+/* Whether the weight wname (stored as v) runs through the q8 kernels in
+ * int8 precision: stored int8 always; a float weight when the default
+ * quantisation policy would store "<component>.<wname>" as int8. */
+int stdcpu_nn_wants_int8(const stdcpu_wsrc *w, const char *wname, const stdcpu_wview *v);
+
 /* "<prefix>.weight" [n, k] (or a 1x1 convolution [n, k, 1, 1]) and the
  * optional "<prefix>.bias" [n] as a linear layer. n, k (may be NULL) get the
  * sizes; expect_k >= 0 checks the input size. */

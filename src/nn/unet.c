@@ -291,25 +291,6 @@ stdcpu_status unet_build(stdcpu_unet *u, const stdcpu_json *c, stdcpu_error *err
 
 /* ---- loading ----------------------------------------------------------------- */
 
-/* Whether a float weight runs int8 (the rule of nn/layers.c, applied to a
- * fused layer's parts: each part is named separately in the policy). */
-static int part_wants_int8(const stdcpu_wsrc *w, const char *wname, const stdcpu_wview *v)
-{
-    if (v->dtype == STDCPU_DT_I8)
-        return 1;
-    stdcpu_quant_policy pol;
-    memset(&pol, 0, sizeof pol);
-    pol.mode = STDCPU_QUANT_INT8;
-    pol.keep_f16 = stdcpu_quant_default_keep();
-    while (pol.keep_f16[pol.n_keep_f16])
-        pol.n_keep_f16++;
-    pol.min_int8_elements = STDCPU_QUANT_MIN_INT8_ELEMENTS;
-    char canon[600];
-    const char *comp = stdcpu_wsrc_component(w);
-    snprintf(canon, sizeof canon, "%s%s%s", comp && *comp ? comp : "", comp && *comp ? "." : "", wname);
-    return stdcpu_quant_choose(&pol, canon, v->ndim, v->shape) == STDCPU_DT_I8;
-}
-
 /* Several linear layers with the same input size stacked into one [sum n, k]
  * layer (e.g. to_q|to_k|to_v). It runs int8 only when every part would. No
  * biases (the attention projections have none). */
@@ -334,7 +315,7 @@ stdcpu_status unet_load_linear_cat(stdcpu_linear_weight *lw, const stdcpu_wsrc *
             return stdcpu_fail(err, STDCPU_ERR_UNSUPPORTED, "%s: %s: fused projections have no bias",
                                stdcpu_wsrc_component(w), wname);
         snprintf(wname, sizeof wname, "%s.weight", prefixes[i]);
-        if (q8 && !part_wants_int8(w, wname, &v))
+        if (q8 && !stdcpu_nn_wants_int8(w, wname, &v)) /* each part named separately */
             q8 = 0;
     }
     const size_t n = expect_n_each * nparts, part = expect_n_each * k;
