@@ -13,11 +13,12 @@
 #include "base/mem.h"
 #include "core/ops_gemm.h"
 #include "core/ops_nn.h"
+#include "nn/vae_maps.h"
 
 #define VAE_GN_EPS 1e-6f
 /* Budget of one row band's temporaries (input rows, output rows, shortcut
  * rows): large enough that the 2-row halo costs a few percent at 1024 px. */
-#define VAE_BAND_BYTES ((size_t)64 << 20)
+#define VAE_BAND_BYTES ((size_t)32 << 20)
 
 /* ---- the network's parameters --------------------------------------------- */
 
@@ -52,6 +53,7 @@ struct stdcpu_vae {
     stdcpu_vae_config cfg;
     int parts;
     size_t band_bytes; /* row-band temporaries budget (VAE_BAND_BYTES) */
+    int maps_f16;      /* activation maps stored as scaled f16 (int8 models) */
     /* encoder */
     stdcpu_conv2d_weight enc_conv_in, enc_conv_out, quant_conv;
     vae_block enc[STDCPU_VAE_MAX_BLOCKS];
@@ -343,6 +345,7 @@ stdcpu_status stdcpu_vae_load(stdcpu_vae **out, const stdcpu_wsrc *w, stdcpu_pre
     stdcpu_status st = stdcpu_vae_config_parse(&v->cfg, stdcpu_wsrc_config(w), err);
     v->parts = parts & STDCPU_VAE_BOTH;
     v->band_bytes = VAE_BAND_BYTES;
+    v->maps_f16 = p == STDCPU_PREC_INT8;
     if (st == STDCPU_OK && (parts & STDCPU_VAE_ENCODER))
         st = load_encoder(v, w, p, err);
     if (st == STDCPU_OK && (parts & STDCPU_VAE_DECODER))
@@ -358,352 +361,89 @@ stdcpu_status stdcpu_vae_load(stdcpu_vae **out, const stdcpu_wsrc *w, stdcpu_pre
 const stdcpu_vae_config *stdcpu_vae_get_config(const stdcpu_vae *v) { return &v->cfg; }
 
 void stdcpu_vae_set_band_bytes(stdcpu_vae *v, size_t bytes) { v->band_bytes = bytes ? bytes : VAE_BAND_BYTES; }
+void stdcpu_vae_set_maps_f16(stdcpu_vae *v, int on) { v->maps_f16 = on != 0; }
 
-/* ---- activation memory -----------------------------------------------------------
- * One block per call, used as a stack. Each layer consumes the map on top of
- * the stack and leaves its output in the same place (moved down when it was
- * computed above). A planning run executes the same code with plan = 1: it
- * only does the bookkeeping (pointers then point into a dummy and are never
- * dereferenced), which gives the exact size to allocate. */
+/* ---- blocks --------------------------------------------------------------------------
+ * Maps live in a vctx stack block (nn/vae_maps.h), f32 or scaled f16. */
 
-typedef struct vctx {
-    stdcpu_pool *pool;
-    int plan;
-    int nth;
-    size_t band_bytes;
-    unsigned char *base;
-    size_t cap, used, peak;
-    stdcpu_error *err;
-} vctx;
-
-static _Alignas(64) unsigned char plan_dummy[64];
-
-static float *vc_alloc(vctx *c, size_t n_floats)
-{
-    size_t bytes;
-    if (stdcpu_mul_size(n_floats, sizeof(float), &bytes) || stdcpu_add_size(bytes, 63, &bytes)) {
-        stdcpu_fail(c->err, STDCPU_ERR_LIMIT, "vae: activation size overflows");
-        return NULL;
-    }
-    bytes &= ~(size_t)63;
-    size_t end;
-    if (stdcpu_add_size(c->used, bytes, &end) || end > c->cap) {
-        stdcpu_fail(c->err, STDCPU_ERR_NOMEM, "vae: activation block of %zu bytes exhausted", c->cap);
-        return NULL;
-    }
-    float *p = (float *)(void *)(c->plan ? plan_dummy : c->base + c->used);
-    c->used = end;
-    if (end > c->peak)
-        c->peak = end;
-    return p;
-}
-
-/* Offsets instead of pointers for the stack discipline (valid in plan mode). */
-static size_t vc_mark(const vctx *c) { return c->used; }
-static void vc_reset(vctx *c, size_t mark) { c->used = mark; }
-static float *vc_at(vctx *c, size_t off) { return (float *)(void *)(c->plan ? plan_dummy : c->base + off); }
-
-static size_t map_floats(size_t B, size_t H, size_t W, size_t C) { return B * H * W * C; }
-
-/* Drops everything above `mark` except the map `src` of n floats, which moves
- * to `mark` (the new top). */
-static float *vc_keep(vctx *c, size_t mark, const float *src, size_t n)
-{
-    float *dst = vc_at(c, mark);
-    if (!c->plan && dst != src)
-        memmove(dst, src, n * sizeof(float));
-    vc_reset(c, mark);
-    return vc_alloc(c, n); /* cannot fail: it fitted before */
-}
-
-/* ---- threaded helpers ---------------------------------------------------------------- */
-
-typedef struct gn_stat_task {
-    const float *x; /* [P, C] one batch item */
-    size_t P, C;
-    double *part;      /* [VAE_GN_WORKERS][C] */
-    const double *mean_c; /* second pass: the group mean per channel, NULL in the first */
-} gn_stat_task;
-
-/* Statistics are split over a fixed number of workers whatever the thread
- * count, and reduced in worker order: bit-identical results at any count. */
-#define VAE_GN_WORKERS 8
-
-static void gn_stat_range(gn_stat_task *t, size_t b, size_t e, double *acc);
-
-static void gn_stat_fn(void *arg, int ith, int nth)
-{
-    gn_stat_task *t = arg;
-    for (int v = ith; v < VAE_GN_WORKERS; v += nth) {
-        size_t b, e;
-        stdcpu_split_range(t->P, v, VAE_GN_WORKERS, &b, &e);
-        gn_stat_range(t, b, e, t->part + (size_t)v * t->C);
-    }
-}
-
-static void gn_stat_range(gn_stat_task *t, size_t b, size_t e, double *acc)
-{
-    for (size_t c = 0; c < t->C; c++)
-        acc[c] = 0.0;
-    /* per-pixel rows in f32 chunks of 64 pixels, then into f64 */
-    for (size_t p0 = b; p0 < e; p0 += 64) {
-        const size_t p1 = p0 + 64 < e ? p0 + 64 : e;
-        for (size_t c = 0; c < t->C; c++) {
-            float s = 0.0f;
-            if (t->mean_c) {
-                const float m = (float)t->mean_c[c];
-                for (size_t p = p0; p < p1; p++) {
-                    const float d = t->x[p * t->C + c] - m;
-                    s += d * d;
-                }
-            } else {
-                for (size_t p = p0; p < p1; p++)
-                    s += t->x[p * t->C + c];
-            }
-            acc[c] += s;
-        }
-    }
-}
-
-/* GroupNorm statistics of x [B, P, C] folded with gamma/beta into a
- * per-channel affine: y = x * scale[b, c] + shift[b, c]. */
-static stdcpu_status gn_affine(vctx *c, const float *x, size_t B, size_t P, size_t C, size_t G,
-                               const stdcpu_nn_norm *nm, float *scale, float *shift)
-{
-    if (c->plan)
-        return STDCPU_OK;
-    const size_t cpg = C / G;
-    double *part = malloc(sizeof(double) * ((size_t)VAE_GN_WORKERS * C + 2 * C));
-    if (!part)
-        return stdcpu_fail(c->err, STDCPU_ERR_NOMEM, "vae: out of memory");
-    double *mean_c = part + (size_t)VAE_GN_WORKERS * C, *tmp = mean_c + C;
-    for (size_t b = 0; b < B; b++) {
-        gn_stat_task t = {.x = x + b * P * C, .P = P, .C = C, .part = part, .mean_c = NULL};
-        for (int pass = 0; pass < 2; pass++) {
-            stdcpu_pool_run_n(c->pool, c->nth, gn_stat_fn, &t);
-            for (size_t ch = 0; ch < C; ch++) {
-                double s = 0.0;
-                for (int i = 0; i < VAE_GN_WORKERS; i++)
-                    s += part[(size_t)i * C + ch];
-                tmp[ch] = s;
-            }
-            for (size_t g = 0; g < G; g++) {
-                double s = 0.0;
-                for (size_t k = 0; k < cpg; k++)
-                    s += tmp[g * cpg + k];
-                s /= (double)(P * cpg);
-                if (pass == 0) {
-                    for (size_t k = 0; k < cpg; k++)
-                        mean_c[g * cpg + k] = s;
-                } else {
-                    const double rstd = 1.0 / sqrt(s + (double)VAE_GN_EPS);
-                    for (size_t k = 0; k < cpg; k++) {
-                        const size_t ch = g * cpg + k;
-                        const double sc = rstd * nm->gamma[ch];
-                        scale[b * C + ch] = (float)sc;
-                        shift[b * C + ch] = (float)(nm->beta[ch] - mean_c[ch] * sc);
-                    }
-                }
-            }
-            t.mean_c = mean_c;
-        }
-    }
-    free(part);
-    return STDCPU_OK;
-}
-
-typedef struct affine_task {
-    const float *x;
-    float *y;
-    size_t P, C;
-    const float *scale, *shift;
-} affine_task;
-
-static void affine_fn(void *arg, int ith, int nth)
-{
-    affine_task *t = arg;
-    size_t b, e;
-    stdcpu_split_range(t->P, ith, nth, &b, &e);
-    for (size_t p = b; p < e; p++) {
-        const float *xr = t->x + p * t->C;
-        float *yr = t->y + p * t->C;
-        for (size_t ch = 0; ch < t->C; ch++)
-            yr[ch] = xr[ch] * t->scale[ch] + t->shift[ch];
-    }
-}
-
-/* ---- 3x3 convolutions in row bands ------------------------------------------------ */
-
-typedef enum vin_kind {
-    VIN_PLAIN = 0,   /* rows of x as they are */
-    VIN_GN_SILU = 1, /* silu(x * scale + shift): GroupNorm + SiLU applied on the fly */
-    VIN_UP2 = 2      /* nearest x2 of x [B, H/2, W/2, C] */
-} vin_kind;
-
-typedef struct vin {
-    vin_kind kind;
-    const float *x;
-    size_t C;
-    size_t H, W;               /* the virtual input's size */
-    const float *scale, *shift; /* VIN_GN_SILU: [B, C] */
-} vin;
-
-/* Rows [r0, r1) of batch item b of the virtual input into dst [r1-r0, W, C]. */
-static stdcpu_status vin_rows(vctx *c, const vin *in, size_t b, size_t r0, size_t r1, float *dst)
-{
-    const size_t W = in->W, C = in->C;
-    if (in->kind == VIN_GN_SILU) {
-        affine_task t = {.x = in->x + (b * in->H + r0) * W * C, .y = dst, .P = (r1 - r0) * W, .C = C,
-                         .scale = in->scale + b * C, .shift = in->shift + b * C};
-        stdcpu_pool_run(c->pool, affine_fn, &t);
-        return stdcpu_activation(c->pool, NULL, STDCPU_ELT_SILU, dst, dst, (r1 - r0) * W * C, c->err);
-    }
-    /* VIN_UP2 */
-    const size_t Hs = in->H / 2, Ws = in->W / 2;
-    for (size_t r = r0; r < r1; r++) {
-        const float *src = in->x + (b * Hs + r / 2) * Ws * C;
-        float *d = dst + (r - r0) * W * C;
-        for (size_t x = 0; x < W; x++)
-            memcpy(d + x * C, src + (x / 2) * C, C * sizeof(float));
-    }
-    return STDCPU_OK;
-}
-
-/* dst [B, H, W, O] = conv3x3_pad1(in) (+ res [B, H, W, O]) (+ shortcut(sx [B, H, W, sC])).
- * res may equal dst. dst may equal sx when O <= sC: bands run in increasing
- * order and a band's shortcut is computed before its rows are written, which
- * only ever overwrites pixels already consumed. */
-static stdcpu_status band_conv3(vctx *c, const stdcpu_conv2d_weight *cw, const vin *in, size_t B, float *dst,
-                                const float *res, const stdcpu_conv2d_weight *sc, const float *sx, size_t sC)
-{
-    const size_t H = in->H, W = in->W, C = in->C, O = cw->out_ch;
-    size_t row_bytes = W * O * sizeof(float) * (sc ? 2 : 1);
-    if (in->kind != VIN_PLAIN)
-        row_bytes += W * C * sizeof(float);
-    size_t R = c->band_bytes / (row_bytes ? row_bytes : 1);
-    if (R < 1)
-        R = 1;
-    if (R >= H)
-        R = H;
-    const size_t rows_max = R < H ? R + 2 : H;
-    const size_t mark = vc_mark(c);
-    float *tin = NULL, *tout, *tsc = NULL;
-    if (in->kind != VIN_PLAIN && !(tin = vc_alloc(c, rows_max * W * C)))
-        return c->err ? c->err->status : STDCPU_ERR_NOMEM;
-    if (!(tout = vc_alloc(c, rows_max * W * O)))
-        return c->err ? c->err->status : STDCPU_ERR_NOMEM;
-    if (sc && !(tsc = vc_alloc(c, R * W * O)))
-        return c->err ? c->err->status : STDCPU_ERR_NOMEM;
-    stdcpu_status st = STDCPU_OK;
-    if (!c->plan) {
-        for (size_t b = 0; b < B && st == STDCPU_OK; b++) {
-            for (size_t r0 = 0; r0 < H && st == STDCPU_OK; r0 += R) {
-                const size_t r1 = r0 + R < H ? r0 + R : H;
-                const size_t lo = r0 ? r0 - 1 : 0, hi = r1 < H ? r1 + 1 : H;
-                const float *xin;
-                if (in->kind == VIN_PLAIN) {
-                    xin = in->x + (b * H + lo) * W * C;
-                } else {
-                    if ((st = vin_rows(c, in, b, lo, hi, tin)))
-                        break;
-                    xin = tin;
-                }
-                if ((st = stdcpu_conv2d(c->pool, cw, xin, 1, hi - lo, W, 1, 1, tout, NULL, STDCPU_ACT_NONE, c->err)))
-                    break;
-                float *band = tout + (r0 - lo) * W * O;
-                const size_t n = (r1 - r0) * W * O;
-                if (sc) {
-                    if ((st = stdcpu_conv2d(c->pool, sc, sx + (b * H + r0) * W * sC, 1, r1 - r0, W, 1, 0, tsc, NULL,
-                                            STDCPU_ACT_NONE, c->err)) ||
-                        (st = stdcpu_add(c->pool, NULL, band, tsc, band, n, c->err)))
-                        break;
-                }
-                float *d = dst + (b * H + r0) * W * O;
-                if (res)
-                    st = stdcpu_add(c->pool, NULL, band, res + (b * H + r0) * W * O, d, n, c->err);
-                else
-                    memcpy(d, band, n * sizeof(float));
-            }
-        }
-    }
-    vc_reset(c, mark);
-    return st;
-}
-
-/* ---- blocks ------------------------------------------------------------------------------ */
-
-#define VC_ALLOC(ptr, n)                                                   \
+#define VC_ALLOC(ptr, expr)                                                \
     do {                                                                   \
-        if (!((ptr) = vc_alloc(c, (n))))                                   \
+        if (!((ptr) = (expr)))                                             \
             return c->err ? c->err->status : STDCPU_ERR_NOMEM;             \
     } while (0)
 
+static size_t map_elems(size_t B, size_t H, size_t W, size_t C) { return B * H * W * C; }
+
 /* *x [B, H, W, cin] is the top of the stack; on return *x holds [B, H, W, cout]. */
-static stdcpu_status resnet_fwd(vctx *c, const vae_resnet *r, float **xp, size_t B, size_t H, size_t W, size_t G)
+static stdcpu_status resnet_fwd(vctx *c, const vae_resnet *r, void **xp, size_t B, size_t H, size_t W, size_t G)
 {
-    float *x = *xp;
-    const size_t mark = vc_mark(c) - stdcpu_round_up(map_floats(B, H, W, r->cin) * sizeof(float), 64);
-    float *scale, *shift, *h;
-    VC_ALLOC(scale, B * r->cin);
-    VC_ALLOC(shift, B * r->cin);
-    STDCPU_TRY(gn_affine(c, x, B, H * W, r->cin, G, &r->norm1, scale, shift));
-    VC_ALLOC(h, map_floats(B, H, W, r->cout));
+    void *x = *xp, *h;
+    const size_t mark = vc_below(c, map_elems(B, H, W, r->cin), r->cin);
+    const size_t n_out = map_elems(B, H, W, r->cout);
+    float *scale, *shift;
+    VC_ALLOC(scale, vc_f32(c, B * (r->cin > r->cout ? r->cin : r->cout)));
+    VC_ALLOC(shift, vc_f32(c, B * (r->cin > r->cout ? r->cin : r->cout)));
+    STDCPU_TRY(vmap_gn_affine(c, x, B, H * W, r->cin, G, VAE_GN_EPS, &r->norm1, scale, shift));
+    VC_ALLOC(h, vc_map(c, n_out, r->cout));
     const vin in1 = {.kind = VIN_GN_SILU, .x = x, .C = r->cin, .H = H, .W = W, .scale = scale, .shift = shift};
-    STDCPU_TRY(band_conv3(c, &r->conv1, &in1, B, h, NULL, NULL, NULL, 0));
-    if (!c->plan)
-        STDCPU_TRY(stdcpu_group_norm(c->pool, NULL, h, B, H, W, r->cout, G, VAE_GN_EPS, r->norm2.gamma, r->norm2.beta,
-                                     1, h, c->err));
-    const vin in2 = {.kind = VIN_PLAIN, .x = h, .C = r->cout, .H = H, .W = W};
-    const size_t n_out = map_floats(B, H, W, r->cout);
+    STDCPU_TRY(vmap_conv_bands(c, &r->conv1, &in1, B, h, 0, NULL, NULL, NULL, 0));
+    STDCPU_TRY(vmap_gn_affine(c, h, B, H * W, r->cout, G, VAE_GN_EPS, &r->norm2, scale, shift));
+    const vin in2 = {.kind = VIN_GN_SILU, .x = h, .C = r->cout, .H = H, .W = W, .scale = scale, .shift = shift};
     if (!r->has_shortcut) {
-        STDCPU_TRY(band_conv3(c, &r->conv2, &in2, B, x, x, NULL, NULL, 0));
+        STDCPU_TRY(vmap_conv_bands(c, &r->conv2, &in2, B, x, 0, x, NULL, NULL, 0));
         vc_reset(c, mark);
-        *xp = vc_alloc(c, n_out);
+        *xp = vc_map(c, n_out, r->cout);
     } else if (r->cout <= r->cin) {
-        STDCPU_TRY(band_conv3(c, &r->conv2, &in2, B, x, NULL, &r->shortcut, x, r->cin));
+        STDCPU_TRY(vmap_conv_bands(c, &r->conv2, &in2, B, x, 0, NULL, &r->shortcut, x, r->cin));
         vc_reset(c, mark);
-        *xp = vc_alloc(c, n_out);
+        *xp = vc_map(c, n_out, r->cout);
     } else {
-        float *out;
-        VC_ALLOC(out, n_out);
-        STDCPU_TRY(band_conv3(c, &r->conv2, &in2, B, out, NULL, &r->shortcut, x, r->cin));
-        *xp = vc_keep(c, mark, out, n_out);
+        void *out;
+        VC_ALLOC(out, vc_map(c, n_out, r->cout));
+        STDCPU_TRY(vmap_conv_bands(c, &r->conv2, &in2, B, out, 0, NULL, &r->shortcut, x, r->cin));
+        *xp = vc_keep(c, mark, out, n_out, r->cout);
     }
     return STDCPU_OK;
 }
 
-/* Single-head self-attention over the H*W tokens, + residual, in place on x. */
-static stdcpu_status attn_fwd(vctx *c, const vae_attn *a, float *x, size_t B, size_t H, size_t W, size_t G)
+/* Single-head self-attention over the H*W tokens, + residual, in place on the
+ * map x. Runs at the latent resolution, so its f32 copies are small. */
+static stdcpu_status attn_fwd(vctx *c, const vae_attn *a, void *x, size_t B, size_t H, size_t W, size_t G)
 {
     const size_t T = H * W, C = a->c, n = B * T * C;
     const size_t mark = vc_mark(c);
-    float *nx, *q, *k, *v, *scratch;
-    VC_ALLOC(nx, n); /* normalised tokens [B, T, C], later the attention output */
-    VC_ALLOC(q, n);
-    VC_ALLOC(k, n);
-    VC_ALLOC(v, n);
+    float *xf, *nx, *q, *k, *v, *scratch, *scale, *shift;
+    VC_ALLOC(xf, vc_f32(c, n));
+    VC_ALLOC(nx, vc_f32(c, n)); /* normalised tokens [B, T, C], later the attention output */
+    VC_ALLOC(q, vc_f32(c, n));
+    VC_ALLOC(k, vc_f32(c, n));
+    VC_ALLOC(v, vc_f32(c, n));
+    VC_ALLOC(scale, vc_f32(c, B * C));
+    VC_ALLOC(shift, vc_f32(c, B * C));
     stdcpu_attention_desc d = {.batch = B, .heads = 1, .head_dim = C, .tq = T, .tk = T, .q = q, .k = k, .v = v,
                                .o = nx, .scale = (float)(1.0 / sqrt((double)C))};
     d.scratch_floats = stdcpu_attention_scratch_floats(&d, c->nth);
-    VC_ALLOC(scratch, d.scratch_floats);
+    VC_ALLOC(scratch, vc_f32(c, d.scratch_floats));
     d.scratch = scratch;
     stdcpu_status st = STDCPU_OK;
     if (!c->plan) {
-        if ((st = stdcpu_group_norm(c->pool, NULL, x, B, H, W, C, G, VAE_GN_EPS, a->norm.gamma, a->norm.beta, 0, nx,
-                                    c->err)) ||
+        vmap_load(c, x, C, 0, B * T, xf);
+        if ((st = stdcpu_group_norm(c->pool, NULL, xf, B, H, W, C, G, VAE_GN_EPS, a->norm.gamma, a->norm.beta, 0,
+                                    nx, c->err)) ||
             (st = stdcpu_linear(c->pool, &a->q, nx, q, B * T, NULL, STDCPU_ACT_NONE, c->err)) ||
             (st = stdcpu_linear(c->pool, &a->k, nx, k, B * T, NULL, STDCPU_ACT_NONE, c->err)) ||
             (st = stdcpu_linear(c->pool, &a->v, nx, v, B * T, NULL, STDCPU_ACT_NONE, c->err)) ||
-            (st = stdcpu_attention(c->pool, NULL, &d, c->err)))
+            (st = stdcpu_attention(c->pool, NULL, &d, c->err)) ||
+            (st = stdcpu_linear(c->pool, &a->o, nx, xf, B * T, xf, STDCPU_ACT_NONE, c->err)))
             goto done;
-        st = stdcpu_linear(c->pool, &a->o, nx, x, B * T, x, STDCPU_ACT_NONE, c->err);
+        vmap_store(c, x, C, 0, B * T, xf);
     }
 done:
     vc_reset(c, mark);
     return st;
 }
 
-static stdcpu_status mid_fwd(vctx *c, const vae_mid *m, float **x, size_t B, size_t H, size_t W, size_t G)
+static stdcpu_status mid_fwd(vctx *c, const vae_mid *m, void **x, size_t B, size_t H, size_t W, size_t G)
 {
     STDCPU_TRY(resnet_fwd(c, &m->r0, x, B, H, W, G));
     if (m->has_attn)
@@ -711,36 +451,51 @@ static stdcpu_status mid_fwd(vctx *c, const vae_mid *m, float **x, size_t B, siz
     return resnet_fwd(c, &m->r1, x, B, H, W, G);
 }
 
-/* A convolution with zero padding `pad` whose output replaces the top map. */
-static stdcpu_status conv_replace(vctx *c, const stdcpu_conv2d_weight *cw, float **xp, size_t B, size_t H, size_t W,
-                                  size_t pad)
+/* A same-size convolution (1x1 or 3x3 pad 1) whose output replaces the top map. */
+static stdcpu_status conv_replace(vctx *c, const stdcpu_conv2d_weight *cw, void **xp, size_t B, size_t H, size_t W)
 {
-    const size_t mark = vc_mark(c) - stdcpu_round_up(map_floats(B, H, W, cw->in_ch) * sizeof(float), 64);
-    const size_t n = map_floats(B, H, W, cw->out_ch);
-    float *y;
-    VC_ALLOC(y, n);
-    if (!c->plan)
-        STDCPU_TRY(stdcpu_conv2d(c->pool, cw, *xp, B, H, W, 1, pad, y, NULL, STDCPU_ACT_NONE, c->err));
-    *xp = vc_keep(c, mark, y, n);
+    const size_t mark = vc_below(c, map_elems(B, H, W, cw->in_ch), cw->in_ch);
+    const size_t n = map_elems(B, H, W, cw->out_ch);
+    void *y;
+    VC_ALLOC(y, vc_map(c, n, cw->out_ch));
+    const vin in = {.kind = VIN_PLAIN, .x = *xp, .C = cw->in_ch, .H = H, .W = W};
+    STDCPU_TRY(vmap_conv_bands(c, cw, &in, B, y, 0, NULL, NULL, NULL, 0));
+    *xp = vc_keep(c, mark, y, n, cw->out_ch);
     return STDCPU_OK;
 }
 
-/* GroupNorm + SiLU + 3x3 conv (conv_norm_out, conv_out) replacing the top map. */
-static stdcpu_status norm_conv_replace(vctx *c, const stdcpu_nn_norm *nm, const stdcpu_conv2d_weight *cw, float **xp,
-                                       size_t B, size_t H, size_t W, size_t G)
+/* GroupNorm + SiLU + 3x3 conv (conv_norm_out, conv_out): out [B, H, W, O] f32
+ * (NHWC), allocated above the map, which stays on the stack. */
+static stdcpu_status norm_conv_out(vctx *c, const stdcpu_nn_norm *nm, const stdcpu_conv2d_weight *cw, void *x,
+                                   size_t B, size_t H, size_t W, size_t G, float **out)
 {
     const size_t C = cw->in_ch;
-    const size_t mark = vc_mark(c) - stdcpu_round_up(map_floats(B, H, W, C) * sizeof(float), 64);
-    float *scale, *shift, *y;
-    VC_ALLOC(scale, B * C);
-    VC_ALLOC(shift, B * C);
-    STDCPU_TRY(gn_affine(c, *xp, B, H * W, C, G, nm, scale, shift));
-    const size_t n = map_floats(B, H, W, cw->out_ch);
-    VC_ALLOC(y, n);
-    const vin in = {.kind = VIN_GN_SILU, .x = *xp, .C = C, .H = H, .W = W, .scale = scale, .shift = shift};
-    STDCPU_TRY(band_conv3(c, cw, &in, B, y, NULL, NULL, NULL, 0));
-    *xp = vc_keep(c, mark, y, n);
-    return STDCPU_OK;
+    float *scale, *shift;
+    VC_ALLOC(scale, vc_f32(c, B * C));
+    VC_ALLOC(shift, vc_f32(c, B * C));
+    STDCPU_TRY(vmap_gn_affine(c, x, B, H * W, C, G, VAE_GN_EPS, nm, scale, shift));
+    VC_ALLOC(*out, vc_f32(c, map_elems(B, H, W, cw->out_ch)));
+    const vin in = {.kind = VIN_GN_SILU, .x = x, .C = C, .H = H, .W = W, .scale = scale, .shift = shift};
+    return vmap_conv_bands(c, cw, &in, B, *out, 1, NULL, NULL, NULL, 0);
+}
+
+/* An NCHW f32 input [B, C, H, W] as a new map on the stack. */
+static void *map_from_nchw(vctx *c, const float *in, size_t B, size_t C, size_t H, size_t W)
+{
+    const size_t n = map_elems(B, H, W, C);
+    void *x = vc_map(c, n, C);
+    if (!x || c->plan)
+        return x;
+    const size_t mark = vc_mark(c);
+    float *t = vc_f32(c, C * H * W); /* one batch item at a time */
+    if (!t)
+        return NULL;
+    for (size_t b = 0; b < B; b++) {
+        stdcpu_nchw_to_nhwc(in + b * C * H * W, t, 1, C, H, W);
+        vmap_store(c, x, C, b * H * W, H * W, t);
+    }
+    vc_reset(c, mark);
+    return x;
 }
 
 /* ---- encoder / decoder ------------------------------------------------------------------------ */
@@ -750,41 +505,38 @@ static stdcpu_status encode_run(vctx *c, const stdcpu_vae *v, const float *image
 {
     const stdcpu_vae_config *cfg = &v->cfg;
     const size_t G = (size_t)cfg->norm_num_groups;
-    float *x;
-    VC_ALLOC(x, map_floats(B, H, W, (size_t)cfg->in_channels));
-    if (!c->plan)
-        stdcpu_nchw_to_nhwc(image, x, B, (size_t)cfg->in_channels, H, W);
-    STDCPU_TRY(conv_replace(c, &v->enc_conv_in, &x, B, H, W, 1));
+    void *x;
+    VC_ALLOC(x, map_from_nchw(c, image, B, (size_t)cfg->in_channels, H, W));
+    STDCPU_TRY(conv_replace(c, &v->enc_conv_in, &x, B, H, W));
     for (int i = 0; i < cfg->n_blocks; i++) {
         const vae_block *b = &v->enc[i];
         for (int j = 0; j < b->n_res; j++)
             STDCPU_TRY(resnet_fwd(c, &b->res[j], &x, B, H, W, G));
         if (!b->has_sample)
             continue;
-        /* pad right and bottom by one zero row/column, then 3x3 stride 2 pad 0 */
-        const size_t C = b->cout, Ho = H / 2, Wo = W / 2;
-        const size_t mark = vc_mark(c) - stdcpu_round_up(map_floats(B, H, W, C) * sizeof(float), 64);
-        float *pd, *y;
-        VC_ALLOC(pd, map_floats(B, H + 1, W + 1, C));
-        VC_ALLOC(y, map_floats(B, Ho, Wo, C));
-        if (!c->plan) {
-            memset(pd, 0, map_floats(B, H + 1, W + 1, C) * sizeof(float));
-            for (size_t bi = 0; bi < B; bi++)
-                for (size_t r = 0; r < H; r++)
-                    memcpy(pd + ((bi * (H + 1) + r) * (W + 1)) * C, x + ((bi * H + r) * W) * C, W * C * sizeof(float));
-            STDCPU_TRY(stdcpu_conv2d(c->pool, &b->sample, pd, B, H + 1, W + 1, 2, 0, y, NULL, STDCPU_ACT_NONE, c->err));
-        }
-        H = Ho;
-        W = Wo;
-        x = vc_keep(c, mark, y, map_floats(B, H, W, C));
+        const size_t C = b->cout;
+        const size_t mark = vc_below(c, map_elems(B, H, W, C), C);
+        const size_t n = map_elems(B, H / 2, W / 2, C);
+        void *y;
+        VC_ALLOC(y, vc_map(c, n, C));
+        STDCPU_TRY(vmap_down2_bands(c, &b->sample, x, B, H, W, y));
+        H /= 2;
+        W /= 2;
+        x = vc_keep(c, mark, y, n, C);
     }
     STDCPU_TRY(mid_fwd(c, &v->enc_mid, &x, B, H, W, G));
-    STDCPU_TRY(norm_conv_replace(c, &v->enc_norm_out, &v->enc_conv_out, &x, B, H, W, G));
+    float *out;
+    STDCPU_TRY(norm_conv_out(c, &v->enc_norm_out, &v->enc_conv_out, x, B, H, W, G, &out));
     const size_t lc2 = 2 * (size_t)cfg->latent_channels;
-    if (cfg->use_quant_conv)
-        STDCPU_TRY(conv_replace(c, &v->quant_conv, &x, B, H, W, 0));
+    if (cfg->use_quant_conv) {
+        float *q;
+        VC_ALLOC(q, vc_f32(c, map_elems(B, H, W, lc2)));
+        if (!c->plan)
+            STDCPU_TRY(stdcpu_conv2d(c->pool, &v->quant_conv, out, B, H, W, 1, 0, q, NULL, STDCPU_ACT_NONE, c->err));
+        out = q;
+    }
     if (!c->plan)
-        stdcpu_nhwc_to_nchw(x, moments, B, lc2, H, W);
+        stdcpu_nhwc_to_nchw(out, moments, B, lc2, H, W);
     return STDCPU_OK;
 }
 
@@ -793,13 +545,11 @@ static stdcpu_status decode_run(vctx *c, const stdcpu_vae *v, const float *z, si
 {
     const stdcpu_vae_config *cfg = &v->cfg;
     const size_t G = (size_t)cfg->norm_num_groups, lc = (size_t)cfg->latent_channels;
-    float *x;
-    VC_ALLOC(x, map_floats(B, H, W, lc));
-    if (!c->plan)
-        stdcpu_nchw_to_nhwc(z, x, B, lc, H, W);
+    void *x;
+    VC_ALLOC(x, map_from_nchw(c, z, B, lc, H, W));
     if (cfg->use_post_quant_conv)
-        STDCPU_TRY(conv_replace(c, &v->post_quant_conv, &x, B, H, W, 0));
-    STDCPU_TRY(conv_replace(c, &v->dec_conv_in, &x, B, H, W, 1));
+        STDCPU_TRY(conv_replace(c, &v->post_quant_conv, &x, B, H, W));
+    STDCPU_TRY(conv_replace(c, &v->dec_conv_in, &x, B, H, W));
     STDCPU_TRY(mid_fwd(c, &v->dec_mid, &x, B, H, W, G));
     for (int i = 0; i < cfg->n_blocks; i++) {
         const vae_block *b = &v->dec[i];
@@ -808,22 +558,22 @@ static stdcpu_status decode_run(vctx *c, const stdcpu_vae *v, const float *z, si
         if (!b->has_sample)
             continue;
         const size_t C = b->cout;
-        const size_t mark = vc_mark(c) - stdcpu_round_up(map_floats(B, H, W, C) * sizeof(float), 64);
-        const size_t n = map_floats(B, 2 * H, 2 * W, C);
-        float *y;
-        VC_ALLOC(y, n);
+        const size_t mark = vc_below(c, map_elems(B, H, W, C), C);
+        const size_t n = map_elems(B, 2 * H, 2 * W, C);
+        void *y;
+        VC_ALLOC(y, vc_map(c, n, C));
         const vin in = {.kind = VIN_UP2, .x = x, .C = C, .H = 2 * H, .W = 2 * W};
-        STDCPU_TRY(band_conv3(c, &b->sample, &in, B, y, NULL, NULL, NULL, 0));
+        STDCPU_TRY(vmap_conv_bands(c, &b->sample, &in, B, y, 0, NULL, NULL, NULL, 0));
         H *= 2;
         W *= 2;
-        x = vc_keep(c, mark, y, n);
+        x = vc_keep(c, mark, y, n, C);
     }
-    STDCPU_TRY(norm_conv_replace(c, &v->dec_norm_out, &v->dec_conv_out, &x, B, H, W, G));
+    float *out;
+    STDCPU_TRY(norm_conv_out(c, &v->dec_norm_out, &v->dec_conv_out, x, B, H, W, G, &out));
     if (!c->plan)
-        stdcpu_nhwc_to_nchw(x, image, B, (size_t)cfg->out_channels, H, W);
+        stdcpu_nhwc_to_nchw(out, image, B, (size_t)cfg->out_channels, H, W);
     return STDCPU_OK;
 }
-
 typedef stdcpu_status (*vae_run_fn)(vctx *c, const stdcpu_vae *v, const float *in, size_t B, size_t H, size_t W,
                                     float *out);
 
@@ -836,7 +586,8 @@ static int sizes_ok(size_t B, size_t H, size_t W)
 static stdcpu_status plan(const stdcpu_vae *v, vae_run_fn run, size_t B, size_t H, size_t W, int nth, size_t *peak,
                           stdcpu_error *err)
 {
-    vctx c = {.pool = NULL, .plan = 1, .nth = nth, .band_bytes = v->band_bytes, .cap = SIZE_MAX, .err = err};
+    vctx c = {.pool = NULL, .plan = 1, .nth = nth, .band_bytes = v->band_bytes,
+              .f16 = v->maps_f16, .cap = SIZE_MAX, .err = err};
     STDCPU_TRY(run(&c, v, NULL, B, H, W, NULL));
     *peak = c.peak;
     return STDCPU_OK;
@@ -851,7 +602,8 @@ static stdcpu_status execute(const stdcpu_vae *v, vae_run_fn run, stdcpu_pool *p
     unsigned char *base = stdcpu_aligned_alloc(peak);
     if (!base)
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "vae: cannot allocate %zu bytes of activations", peak);
-    vctx c = {.pool = pool, .plan = 0, .nth = nth, .band_bytes = v->band_bytes, .base = base, .cap = peak, .err = err};
+    vctx c = {.pool = pool, .plan = 0, .nth = nth, .band_bytes = v->band_bytes,
+              .f16 = v->maps_f16, .base = base, .cap = peak, .err = err};
     stdcpu_status st = run(&c, v, in, B, H, W, out);
     stdcpu_aligned_free(base);
     return st;

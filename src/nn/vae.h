@@ -3,11 +3,12 @@
  *
  * Images are NCHW f32 in [-1, 1]; latents NCHW f32, *unscaled* (the caller
  * multiplies by scaling_factor after encoding and divides before decoding,
- * as diffusers pipelines do). Inside, activations are NHWC f32 taken from one
- * block per call whose size is planned for the batch and resolution (a dry
- * run of the same code path); the convolutions that would need a second
- * full-size map (GroupNorm+SiLU or nearest x2 in front of a 3x3 conv) run in
- * row bands so that the peak stays near (input map + output map). */
+ * as diffusers pipelines do). Inside, activations are NHWC maps taken from
+ * one block per call whose size is planned for the batch and resolution (a
+ * dry run of the same code path); every convolution runs in row bands, with
+ * GroupNorm+SiLU or nearest x2 applied to its input on the fly, so that the
+ * peak stays near (input map + output map). Maps are stored as f32, or as
+ * scaled f16 for int8 models (half the memory; see nn/vae_maps.h). */
 #ifndef STDCPU_NN_VAE_H
 #define STDCPU_NN_VAE_H
 
@@ -51,9 +52,13 @@ stdcpu_status stdcpu_vae_load(stdcpu_vae **out, const stdcpu_wsrc *w, stdcpu_pre
 void stdcpu_vae_free(stdcpu_vae *v);
 const stdcpu_vae_config *stdcpu_vae_get_config(const stdcpu_vae *v);
 /* Budget of the row-band temporaries of the banded convolutions (default
- * 64 MiB; 0 restores it). Smaller = less memory, more halo rows recomputed;
+ * 32 MiB; 0 restores it). Smaller = less memory, more halo rows recomputed;
  * results agree up to float reassociation (tests force 1-row bands). */
 void stdcpu_vae_set_band_bytes(stdcpu_vae *v, size_t bytes);
+
+/* Stores activation maps as scaled f16 (on) or f32 (off). Loading chooses
+ * f16 for STDCPU_PREC_INT8 and f32 otherwise; arithmetic is f32 either way. */
+void stdcpu_vae_set_maps_f16(stdcpu_vae *v, int on);
 
 /* Activation bytes one call needs (what the call allocates), 0 on invalid
  * sizes. Encoder: image B x H x W; decoder: latent B x h x w. */
