@@ -205,6 +205,7 @@ static stdcpu_status load_table(clip_table *t, const stdcpu_wsrc *w, const char 
             return stdcpu_fail(err, STDCPU_ERR_NOMEM, "%s: no memory for scales", name);
         memcpy(t->scales, v.scales, rows * sizeof(float));
     }
+    stdcpu_wsrc_release(w, name); /* resident once, as the copy */
     return STDCPU_OK;
 }
 
@@ -357,6 +358,15 @@ void stdcpu_clip_free(stdcpu_clip *m)
 const stdcpu_clip_config *stdcpu_clip_get_config(const stdcpu_clip *m) { return &m->cfg; }
 size_t stdcpu_clip_projection_dim(const stdcpu_clip *m) { return m->has_proj ? m->proj.n : 0; }
 size_t stdcpu_clip_peak_bytes(const stdcpu_clip *m) { return m->peak > m->arena.peak ? m->peak : m->arena.peak; }
+
+void stdcpu_clip_trim(stdcpu_clip *m)
+{
+    if (!m)
+        return;
+    if (m->arena.peak > m->peak)
+        m->peak = m->arena.peak;
+    stdcpu_arena_release_all(&m->arena);
+}
 
 size_t stdcpu_clip_vision_tokens(const stdcpu_clip *m)
 {

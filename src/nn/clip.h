@@ -107,5 +107,8 @@ stdcpu_status stdcpu_clip_preprocess_image(const stdcpu_clip *m, const stdcpu_im
 size_t stdcpu_clip_arena_bytes(const stdcpu_clip *m, size_t B, size_t T, int threads);
 /* The largest activation footprint of any forward so far (arena high-water mark). */
 size_t stdcpu_clip_peak_bytes(const stdcpu_clip *m);
+/* Returns the activation memory to the system (the next forward allocates it
+ * again). */
+void stdcpu_clip_trim(stdcpu_clip *m);
 
 #endif

@@ -654,6 +654,14 @@ stdcpu_status stdcpu_unet_forward(stdcpu_unet *u, stdcpu_pool *pool, const stdcp
     return unet_run(u, pool, in, out, 0, threads, &peak, err);
 }
 
+void stdcpu_unet_trim(stdcpu_unet *u)
+{
+    if (!u)
+        return;
+    stdcpu_arena_release_all(&u->arena);
+    memset(u->plan_key, 0, sizeof u->plan_key);
+}
+
 stdcpu_status stdcpu_unet_plan_config(const stdcpu_json *config, size_t batch, size_t height, size_t width,
                                       size_t context_tokens, size_t ip_tokens_n, int threads, size_t *peak_bytes,
                                       stdcpu_error *err)

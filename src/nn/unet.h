@@ -93,6 +93,10 @@ typedef struct stdcpu_unet_inputs {
 stdcpu_status stdcpu_unet_forward(stdcpu_unet *u, stdcpu_pool *pool, const stdcpu_unet_inputs *in, float *out,
                                   stdcpu_error *err);
 
+/* Returns the activation memory to the system (the next forward plans and
+ * allocates it again): for the time other networks run, e.g. the decoder. */
+void stdcpu_unet_trim(stdcpu_unet *u);
+
 /* Peak activation bytes of the last forward's plan (0 before any). Excludes
  * the convolution kernels' own bounded scratch (int8 input copy, tiles). */
 size_t stdcpu_unet_peak_bytes(const stdcpu_unet *u);

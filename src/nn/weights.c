@@ -351,6 +351,7 @@ stdcpu_status stdcpu_wsrc_read_f32(const stdcpu_wsrc *w, const char *name, float
     *out = f;
     if (vout)
         *vout = v;
+    stdcpu_wsrc_release(w, name); /* the caller holds its own copy now */
     return STDCPU_OK;
 }
 

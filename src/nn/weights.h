@@ -74,7 +74,9 @@ stdcpu_status stdcpu_wsrc_get(const stdcpu_wsrc *w, const char *name, stdcpu_wvi
 int stdcpu_wsrc_has(const stdcpu_wsrc *w, const char *name);
 
 /* A parameter as a new 64-byte aligned f32 array (int8 dequantised, f16/bf16
- * widened); free with stdcpu_aligned_free. v (may be NULL) gets the shape. */
+ * widened); free with stdcpu_aligned_free. v (may be NULL) gets the shape.
+ * The stored bytes are then released (stdcpu_wsrc_release): v->data may
+ * still be read, at the cost of faulting its pages back in. */
 stdcpu_status stdcpu_wsrc_read_f32(const stdcpu_wsrc *w, const char *name, float **out, stdcpu_wview *v,
                                    stdcpu_error *err);
 /* The same, checking the element count (expect >= 0) and the rank (ndim >= 0). */

@@ -265,6 +265,11 @@ stdcpu_status stdcpu_img2img_run(const stdcpu_sd_nets *n, stdcpu_pool *pool, con
             t6[5] = (float)(w * f);
         }
     }
+    /* The encoders' activations are not needed again for this image: peak
+     * memory is (weights + the largest single phase), not their sum. */
+    stdcpu_clip_trim(n->te1);
+    stdcpu_clip_trim(n->te2);
+    stdcpu_clip_trim(n->image_encoder);
     double t1 = now_s();
 
     /* 2. latents: z = mean + std * eps, init = scaling * z, noised at t0 */
@@ -337,6 +342,7 @@ stdcpu_status stdcpu_img2img_run(const stdcpu_sd_nets *n, stdcpu_pool *pool, con
         if (p->progress)
             p->progress(p->progress_user, "unet", j + 1, k);
     }
+    stdcpu_unet_trim(n->unet);
     double t3 = now_s();
 
     /* 4. decode. TAESD works in the scaled latent space the UNet uses, so
