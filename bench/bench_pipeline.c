@@ -7,11 +7,14 @@
  *
  * --quick: one batch-2 SDXL UNet pass and one SD1.5 UNet pass at 512x512, int8.
  * Default: also text encoders, VAE encode/decode, the STD recipe at 512 and
- * 768 and the SD1.5 LCM recipe at 512, the SD1.5 UNet pass in f32 (the
+ * 768 and the SD1.5 LCM recipe at 512, each with the full VAE and with the
+ * tiny decoder (the models bundle a random TAESD), each with its own peak
+ * RSS against the file; the SD1.5 UNet pass in f32 (the
  * int8 vs f32 ratio), TAESD encode/decode at 512 (the standard TAESD
  * configuration in bench/models/taesd_full) and the ViT-H/14 image encoder
  * of IP-Adapter SDXL, int8 and f32; --f32 adds whole f32 model runs;
  * --extras runs only that last group (f32 SD1.5 pass, TAESD, ViT-H). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,38 @@ static double peak_rss_mib(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss / 1024.0;
+}
+
+/* Peak RSS of one phase: Linux (>= 4.0) resets VmHWM when "5" is written to
+ * /proc/self/clear_refs. When it cannot, the peak is the process's so far,
+ * and the lines say rss_scope=process. */
+static int rss_peak_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f)
+        return 0;
+    const int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+static double rss_hwm_mib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6))
+            kb = atof(line + 6);
+    if (f)
+        fclose(f);
+    return kb >= 0 ? kb / 1024.0 : peak_rss_mib();
+}
+
+/* The source tree (bench/models): $STDCPU_SRCDIR, else where it was built from. */
+static const char *srcdir(void)
+{
+    const char *e = getenv("STDCPU_SRCDIR");
+    return e && *e ? e : STDCPU_BENCH_SRCDIR;
 }
 
 static double file_mib(const char *path)
@@ -159,7 +194,10 @@ static int vae_and_text(const stdcpu_sd_nets *n, const char *model, const char *
     return rc;
 }
 
-static int recipe(stdcpu_model *m, const char *model, const char *prec, int size, const bench_env *env)
+/* One whole recipe with the full VAE or the tiny decoder; its own peak RSS
+ * against the model file. */
+static int recipe(stdcpu_model *m, const char *model, const char *prec, int size, int tiny, double file,
+                  const bench_env *env)
 {
     stdcpu_image in;
     stdcpu_error err;
@@ -171,8 +209,10 @@ static int recipe(stdcpu_model *m, const char *model, const char *prec, int size
     stdcpu_stylize_defaults(m, &o);
     o.long_side = size;
     o.seed = 1;
+    o.tiny_decoder = tiny;
     stdcpu_image out;
     stdcpu_stylize_report rep;
+    const char *scope = rss_peak_reset() ? "recipe" : "process";
     stdcpu_pool_reset_ops(env->pool);
     const double t0 = bench_now();
     stdcpu_status s = stdcpu_stylize(m, env->pool, &in, &o, &out, &rep, &err);
@@ -185,11 +225,14 @@ static int recipe(stdcpu_model *m, const char *model, const char *prec, int size
     stdcpu_image_free(&out);
     char shape[64];
     snprintf(shape, sizeof shape, "%dx%d", rep.work_width, rep.work_height);
-    report("recipe_total", model, prec, shape, total, stdcpu_pool_ops(env->pool), env);
-    printf("BENCH name=recipe_phases model=%s precision=%s shape=%s steps=%d unet_evals=%d text_s=%.3f "
-           "encode_s=%.3f unet_s=%.3f decode_s=%.3f total_s=%.3f rss_mib=%.0f\n",
-           model, prec, shape, rep.unet_steps, rep.unet_evals, rep.seconds_text, rep.seconds_encode,
-           rep.seconds_unet, rep.seconds_decode, total, peak_rss_mib());
+    const double rss = rss_hwm_mib();
+    report(tiny ? "recipe_total_tiny" : "recipe_total", model, prec, shape, total, stdcpu_pool_ops(env->pool), env);
+    printf("BENCH name=recipe_phases model=%s precision=%s decoder=%s shape=%s steps=%d unet_evals=%d text_s=%.3f "
+           "encode_s=%.3f unet_s=%.3f decode_s=%.3f total_s=%.3f rss_mib=%.0f file_mib=%.0f rss_over_file=%.2f "
+           "rss_scope=%s\n",
+           model, prec, tiny ? "tiny" : "vae", shape, rep.unet_steps, rep.unet_evals, rep.seconds_text,
+           rep.seconds_encode, rep.seconds_unet, rep.seconds_decode, total, rss, file, file > 0 ? rss / file : 0,
+           scope);
     fflush(stdout);
     return 0;
 }
@@ -290,10 +333,11 @@ static int bench_model(const bench_opts *bo, const char *path, const char *model
     int rc = unet_pass(n, model, prec, sdxl ? 2 : 1, 64, &env);
     if (!rc && !bo->quick && !only_unet) {
         rc = vae_and_text(n, model, prec, &env);
-        if (!rc)
-            rc = recipe(m, model, prec, 512, &env);
-        if (!rc && sdxl && p == STDCPU_PREC_INT8)
-            rc = recipe(m, model, prec, 768, &env);
+        /* int8: 512 (and 768 for SDXL); f32: 512. Full VAE, then TAESD. */
+        const int n_sizes = sdxl && p == STDCPU_PREC_INT8 ? 2 : 1;
+        for (int si = 0; si < n_sizes && !rc; si++)
+            for (int tiny = 0; tiny < (n->taesd ? 2 : 1) && !rc; tiny++)
+                rc = recipe(m, model, prec, si ? 768 : 512, tiny, file_mib(path), &env);
     }
     printf("BENCH name=peak_rss model=%s precision=%s rss_mib=%.0f file_mib=%.0f rss_over_file=%.2f\n", model, prec,
            peak_rss_mib(), file_mib(path), file_mib(path) > 0 ? peak_rss_mib() / file_mib(path) : 0);
@@ -302,13 +346,49 @@ static int bench_model(const bench_opts *bo, const char *path, const char *model
     return rc;
 }
 
+/* <models>/cfg_<cfg>_taesd: links to every folder of the real config plus
+ * our standard TAESD config as taesd/, so the model bundles a tiny decoder. */
+static int config_with_taesd(const bench_opts *bo, const char *cfg, char *dir, size_t cap)
+{
+    char src[4200], real[4096], tiny[4200];
+    snprintf(dir, cap, "%s/cfg_%s_taesd", bo->models, cfg);
+    snprintf(src, sizeof src, "%s/%s", bo->configs, cfg);
+    snprintf(tiny, sizeof tiny, "%s/bench/models/taesd_full/taesd",
+             srcdir());
+    mkdir(dir, 0755);
+    const char *subs[] = {"scheduler", "text_encoder", "text_encoder_2", "unet", "vae", "taesd"};
+    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+        char from[4400], to[4400];
+        snprintf(from, sizeof from, "%s/%s", i == 5 ? tiny : src, i == 5 ? "" : subs[i]);
+        snprintf(to, sizeof to, "%s/%s", dir, subs[i]);
+        struct stat st;
+        if (stat(from, &st) != 0) {
+            if (i == 5)
+                return fprintf(stderr, "no TAESD config at %s (set STDCPU_SRCDIR)\n", from), -1;
+            continue; /* SD1.5 has no text_encoder_2 */
+        }
+        if (!realpath(from, real))
+            return -1;
+        unlink(to);
+        if (symlink(real, to) != 0)
+            return perror(to), -1;
+    }
+    return 0;
+}
+
 static int ensure_model(const bench_opts *bo, const char *cfg, const char *out)
 {
     struct stat st;
     if (stat(out, &st) == 0)
         return 0;
-    char cmd[12800];
-    snprintf(cmd, sizeof cmd, "'%s' -q --random '%s/%s' -o '%s'", bo->convert, bo->configs, cfg, out);
+    char cmd[12800], cdir[4300];
+    if (strstr(out, "_taesd_")) {
+        if (config_with_taesd(bo, cfg, cdir, sizeof cdir))
+            return -1;
+    } else {
+        snprintf(cdir, sizeof cdir, "%s/%s", bo->configs, cfg);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' -q --random '%s' -o '%s'", bo->convert, cdir, out);
     fprintf(stderr, "building %s (once): %s\n", out, cmd);
     const double t0 = bench_now();
     const int rc = system(cmd);
@@ -321,7 +401,10 @@ int main(int argc, char **argv)
     bench_opts bo = {0};
     const char *shared = getenv("STDCPU_SHARED");
     static char cfgbuf[4096], convbuf[4096];
-    snprintf(cfgbuf, sizeof cfgbuf, "%s/golden/configs", shared && *shared ? shared : "../shared");
+    if (shared && *shared)
+        snprintf(cfgbuf, sizeof cfgbuf, "%s/golden/configs", shared);
+    else
+        snprintf(cfgbuf, sizeof cfgbuf, "%s/../shared/golden/configs", srcdir());
     bo.configs = cfgbuf;
     bo.models = "/tmp/stdcpu-bench-models";
     snprintf(convbuf, sizeof convbuf, "%s/stdcpu-convert", getenv("STDCPU_BUILDDIR") ? getenv("STDCPU_BUILDDIR") : ".");
@@ -358,7 +441,7 @@ int main(int argc, char **argv)
     const char *names[2] = {"sdxl_base", "sd15"};
     for (int k = 0; k < (bo.extras_only ? 0 : 2); k++) {
         char path[4200];
-        snprintf(path, sizeof path, "%s/%s_random_int8.stdm", bo.models, names[k]);
+        snprintf(path, sizeof path, "%s/%s_taesd_random_int8.stdm", bo.models, names[k]);
         if (ensure_model(&bo, names[k], path) != 0) {
             fprintf(stderr, "cannot build %s\n", path);
             return 1;
@@ -381,7 +464,7 @@ int main(int argc, char **argv)
     /* f32 SD1.5 UNet pass (int8 vs f32), TAESD, ViT-H: each in a child */
     static const struct {
         const char *cfg, *file, *comp;
-    } parts[] = {{NULL, "sd15_random_int8.stdm", NULL},
+    } parts[] = {{NULL, "sd15_taesd_random_int8.stdm", NULL},
                  {"taesd_full", "taesd_random.stdm", "taesd"},
                  {"ip_adapter_sdxl_vit-h", "vit_h_random.stdm", "image_encoder"}};
     for (size_t k = 0; k < sizeof parts / sizeof *parts; k++) {
@@ -391,7 +474,7 @@ int main(int argc, char **argv)
             bench_opts b2 = bo;
             static char local[4200];
             if (!strcmp(parts[k].cfg, "taesd_full")) { /* our own config, next to this program's sources */
-                snprintf(local, sizeof local, "%s/bench/models", getenv("STDCPU_SRCDIR") ? getenv("STDCPU_SRCDIR") : ".");
+                snprintf(local, sizeof local, "%s/bench/models", srcdir());
                 b2.configs = local;
             }
             if (ensure_model(&b2, parts[k].cfg, path) != 0)
