@@ -97,7 +97,7 @@ START_TEST(test_taef2_int8_psnr)
     /* f32 reproduces the golden reconstruction to ~2e-6 (stdcpu-golden
      * checks it), so the golden PSNR stands for our f32 PSNR; recomputing it
      * here would double the test's time under qemu. The default policy keeps
-     * "taesd.*" float; under another component name every convolution of
+     * "taesd.encoder.*" float; under another component name every convolution of
      * >= 4096 weights (all but the 3-channel first/last convs and the two
      * latent-side convs taesd.c keeps f32) runs W8A8 through the q8 kernels. */
     stdcpu_taesd *q8 = load_taef2("taef2", STDCPU_PREC_INT8);

@@ -10,10 +10,10 @@
 #include "nn/taesd.h"
 #include "nn/weights.h"
 
-/* int8 bounds (relative L2), about 3x the measured error. The default
- * quantisation policy keeps "taesd.*" float, so with the component named
- * "taesd" the int8 runs are f32 and match to ~1e-6; the bounds also hold
- * when the convolutions are quantised (tests/test_taef2.c measures that). */
+/* int8 bounds (relative L2). The default quantisation policy keeps the
+ * encoder ("taesd.encoder.*") float and quantises the decoder's
+ * convolutions: the taef2 reconstruction then measures 1.75% (tiny golden
+ * models stay float: their convolutions are under the int8 size limit). */
 #define TAESD_INT8_REL_L2 0.03
 
 static stdcpu_precision prec(const golden_case *gc)
@@ -84,8 +84,11 @@ stdcpu_status golden_kind_taesd_py(golden_case *gc, stdcpu_error *err)
     float *image = NULL, *lat = NULL, *rec = NULL;
     const stdcpu_st_tensor *ti;
     stdcpu_status st;
-    if ((st = stdcpu_wsrc_open_safetensors(&we, pe, "taesd", err)) ||
-        (st = stdcpu_wsrc_open_safetensors(&wd, pd, "taesd", err)) ||
+    /* taesd.py files name their layers "0.conv..."; these component names
+     * give them the canonical "taesd.encoder.*" / "taesd.decoder.*" the
+     * quantisation policy speaks of. */
+    if ((st = stdcpu_wsrc_open_safetensors(&we, pe, "taesd.encoder", err)) ||
+        (st = stdcpu_wsrc_open_safetensors(&wd, pd, "taesd.decoder", err)) ||
         (st = stdcpu_taesd_load_py(&t, we, wd, (int)lc, midgn, prec(gc), err)) ||
         (st = golden_f32(gc, "in.image", &image, &ti, err)))
         goto done;
