@@ -166,6 +166,19 @@ static int vae_and_text(const stdcpu_sd_nets *n, const char *model, const char *
         rc = fprintf(stderr, "vae decode: %s\n", err.msg) > 0;
     else if (!rc)
         report("vae_decode", model, prec, "1x4x64x64", bench_now() - t0, stdcpu_pool_ops(env->pool), env);
+    if (!rc && !strcmp(prec, "int8")) { /* the price of the f16 activation maps int8 models use */
+        stdcpu_vae_set_maps_f16(n->vae, 0);
+        stdcpu_pool_reset_ops(env->pool);
+        t0 = bench_now();
+        if (stdcpu_vae_decode(n->vae, env->pool, mom, 1, S / f, S / f, img, &err) != STDCPU_OK)
+            rc = fprintf(stderr, "vae decode: %s\n", err.msg) > 0;
+        else
+            report("vae_decode_f32maps", model, prec, "1x4x64x64", bench_now() - t0, stdcpu_pool_ops(env->pool), env);
+        printf("BENCH name=vae_decode_activation_bytes model=%s shape=1x4x64x64 f32maps_mib=%.0f ",
+               model, stdcpu_vae_decode_peak_bytes(n->vae, 1, S / f, S / f) / 1048576.0);
+        stdcpu_vae_set_maps_f16(n->vae, 1);
+        printf("f16maps_mib=%.0f\n", stdcpu_vae_decode_peak_bytes(n->vae, 1, S / f, S / f) / 1048576.0);
+    }
     stdcpu_aligned_free(img);
     stdcpu_aligned_free(mom);
     /* text encoders at batch 2 (CFG) x 77 tokens */
