@@ -6,12 +6,14 @@
  *  - against a double-accumulated reference: |got - want| <= 1e-5 * S with
  *    S = sum_k |a||b| (+ |c| when accumulating): the f32 rounding of a k-long
  *    sum is far below that for random signs (and k <= 700 here);
- *  - exactly (bit for bit) against the documented chain: one sequential pass
- *    over k from 0 (or from C), fmaf per step for the SIMD tables, a
- *    multiply then an add for the scalar one;
+ *  - exactly (bit for bit) against the documented order: per block of
+ *    f32_kc, one sequential chain from 0 (fmaf per step for the SIMD tables,
+ *    a multiply then an add for the scalar one), the blocks' sums added to
+ *    C in k order;
  *  - columns past `cols` (inside ldc) and rows past `rows` stay untouched.
  * And: one call equals the same GEMM split into row blocks, column blocks
- * and k blocks (the last ones accumulating), bit for bit. */
+ * and k blocks at multiples of f32_kc (the later ones accumulating), bit for
+ * bit. */
 #include <math.h>
 #include <stdint.h>
 
@@ -51,11 +53,15 @@ static void check_gemm(const stdcpu_gemm_kernels *gk, int use_fma, size_t rows, 
             const float start = beta ? c0[i * ldc + j] : 0.0f;
             double want = start, s = fabs(start);
             float chain = start;
-            for (size_t p = 0; p < k; p++) {
-                const float x = a[i * lda + p], y = b[j * ldb + p];
-                want += (double)x * y;
-                s += fabs((double)x * y);
-                chain = use_fma ? fmaf(x, y, chain) : chain + x * y;
+            for (size_t k0 = 0; k0 < k; k0 += gk->f32_kc) {
+                float part = 0.0f;
+                for (size_t p = k0; p < k && p < k0 + gk->f32_kc; p++) {
+                    const float x = a[i * lda + p], y = b[j * ldb + p];
+                    want += (double)x * y;
+                    s += fabs((double)x * y);
+                    part = use_fma ? fmaf(x, y, part) : part + x * y;
+                }
+                chain = (k0 == 0 && !beta) ? part : chain + part;
             }
             ck_assert_msg(fabs((double)got - want) <= 1e-5 * s,
                           "%s rows=%zu cols=%zu k=%zu beta=%d (%zu,%zu): %.9g vs %.9g",
@@ -100,8 +106,8 @@ START_TEST(test_f32_gemm_every_isa)
 }
 END_TEST
 
-/* One call vs the same GEMM in pieces: rows, columns and k split at odd
- * places (k pieces after the first accumulate). */
+/* One call vs the same GEMM in pieces: rows and columns split at odd
+ * places, k at a multiple of f32_kc (k pieces after the first accumulate). */
 START_TEST(test_f32_gemm_split_is_bit_identical)
 {
     stdcpu_test_rng rng = {777};
@@ -122,7 +128,7 @@ START_TEST(test_f32_gemm_split_is_bit_identical)
             ck_assert(stdcpu_f32_gemm(gk, rows, cols, k, a, lda, b, ldb, whole, ldc, beta, NULL));
             const size_t rcut[] = {0, 1, MR + 2, 2 * MR + 5, 130, rows};
             const size_t ccut[] = {0, NR - 1, NR + 3, 2 * NR + 1, cols};
-            const size_t kcut[] = {0, 5, KC + 3, k};
+            const size_t kcut[] = {0, KC, 2 * KC, k};
             for (size_t r = 0; r + 1 < 6; r++)
                 for (size_t q = 0; q + 1 < 5; q++)
                     for (size_t s = 0; s + 1 < 4; s++) {

@@ -17,17 +17,14 @@
 void stdcpu_f32_gemm_4x8_scalar(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                                 int accumulate)
 {
-    float acc[4][8];
-    for (size_t i = 0; i < 4; i++)
-        for (size_t j = 0; j < 8; j++)
-            acc[i][j] = accumulate ? c[i * ldc + j] : 0.0f;
+    float acc[4][8] = {{0}};
     for (size_t p = 0; p < kc; p++, a += 4, b += 8)
         for (size_t i = 0; i < 4; i++)
             for (size_t j = 0; j < 8; j++)
                 acc[i][j] = acc[i][j] + a[i] * b[j];
     for (size_t i = 0; i < 4; i++)
         for (size_t j = 0; j < 8; j++)
-            c[i * ldc + j] = acc[i][j];
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
 static size_t f32_mc(const stdcpu_gemm_kernels *gk)

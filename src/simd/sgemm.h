@@ -12,21 +12,24 @@
  * is the caller's (stdcpu_f32_gemm_scratch_bytes) or allocated per call.
  *
  * Micro-kernel (stdcpu_f32_gemm_fn): always a full MR x NR tile:
- *   c[i][j] = (accumulate ? c[i][j] : 0) then, for p = 0 .. kc-1 in order,
- *   c[i][j] = c[i][j] + a[p][i] * b[p][j]
+ *   s[i][j] = 0, then for p = 0 .. kc-1 in order: s[i][j] = s[i][j] + a[p][i] * b[p][j]
+ *   c[i][j] = accumulate ? c[i][j] + s[i][j] : s[i][j]
  * on the packed panels a [kc][MR], b [kc][NR] (b 64-byte aligned); c rows
  * ldc floats apart. The driver routes edge tiles through an MR x NR
  * temporary (copied in and out exactly).
  *
- * Determinism: each output element is one sequential chain over k in
- * increasing order, starting from 0 (or from C when accumulating), one
- * rounding per step: a fused multiply-add (fmaf semantics) in every SIMD
- * kernel, a multiply then an add (two roundings; -ffp-contract=off) in the
- * scalar reference, so scalar results are the same on every architecture.
- * Between k blocks the running value is stored in C and reloaded, which is
- * exact. An element's value therefore depends only on its row of A, its row
- * of B, k and the ISA: never on the tiling, on mc / kc, on how callers split
- * rows and columns into calls, or on the thread count.
+ * Determinism: an element of C is the sum, k block by k block in increasing
+ * order (blocks of the table's f32_kc, fixed per ISA), of one sequential
+ * chain per block started from 0; the first block's sum is stored as is
+ * (or added to C when accumulating), later ones are added to C. Each chain
+ * step is one fused multiply-add (fmaf semantics) in every SIMD kernel, a
+ * multiply then an add (two roundings; -ffp-contract=off) in the scalar
+ * reference, whose results are thus the same on every architecture. An
+ * element's value therefore depends only on its row of A, its row of B, k
+ * and the ISA: never on the tiling, on how callers split rows and columns
+ * into calls (k too, at multiples of f32_kc), or on the thread count.
+ * Summing per block bounds the rounding error to about (f32_kc + k/f32_kc)
+ * steps instead of k.
  */
 #ifndef STDCPU_SIMD_SGEMM_H
 #define STDCPU_SIMD_SGEMM_H

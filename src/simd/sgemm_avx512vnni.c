@@ -4,7 +4,8 @@
  * two aligned 16-float loads of the packed B row, 14 broadcasts of the
  * packed A column (folded into vfmadd231ps {1to16} memory operands), 28
  * FMAs: 30 of the 32 zmm registers live, 16 loads per 28 FMAs.
- * One FMA chain per element in k order (sgemm.h determinism rule).
+ * One FMA chain per element from 0 in k order, then added to C when
+ * accumulating (sgemm.h determinism rule).
  */
 #include "simd/sgemm.h"
 
@@ -18,8 +19,8 @@ void stdcpu_f32_gemm_14x32_avx512(size_t kc, const float *a, const float *b, flo
     __m512 acc0[MR], acc1[MR];
 #pragma GCC unroll 14
     for (int i = 0; i < MR; i++) {
-        acc0[i] = accumulate ? _mm512_loadu_ps(c + (size_t)i * ldc) : _mm512_setzero_ps();
-        acc1[i] = accumulate ? _mm512_loadu_ps(c + (size_t)i * ldc + 16) : _mm512_setzero_ps();
+        acc0[i] = _mm512_setzero_ps();
+        acc1[i] = _mm512_setzero_ps();
     }
     for (size_t p = 0; p < kc; p++, a += MR, b += 32) {
         const __m512 b0 = _mm512_load_ps(b);
@@ -29,6 +30,13 @@ void stdcpu_f32_gemm_14x32_avx512(size_t kc, const float *a, const float *b, flo
             const __m512 av = _mm512_set1_ps(a[i]);
             acc0[i] = _mm512_fmadd_ps(av, b0, acc0[i]);
             acc1[i] = _mm512_fmadd_ps(av, b1, acc1[i]);
+        }
+    }
+    if (accumulate) {
+#pragma GCC unroll 14
+        for (int i = 0; i < MR; i++) {
+            acc0[i] = _mm512_add_ps(_mm512_loadu_ps(c + (size_t)i * ldc), acc0[i]);
+            acc1[i] = _mm512_add_ps(_mm512_loadu_ps(c + (size_t)i * ldc + 16), acc1[i]);
         }
     }
 #pragma GCC unroll 14

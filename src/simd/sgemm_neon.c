@@ -3,7 +3,8 @@
  * f32_gemm_8x12_neon: 8 rows x 12 columns, 24 q accumulators. Per k: two
  * loads of the packed A column (8 rows), three of the packed B row, 24
  * vfmaq_laneq_f32 (the lane picks the row): 29 of the 32 q registers live.
- * One FMA chain per element in k order (sgemm.h determinism rule).
+ * One FMA chain per element from 0 in k order, then added to C when
+ * accumulating (sgemm.h determinism rule).
  */
 #include "simd/sgemm.h"
 
@@ -17,7 +18,7 @@ void stdcpu_f32_gemm_8x12_neon(size_t kc, const float *a, const float *b, float 
     float32x4_t acc[MR][3];
     for (int i = 0; i < MR; i++)
         for (int q = 0; q < 3; q++)
-            acc[i][q] = accumulate ? vld1q_f32(c + (size_t)i * ldc + 4 * q) : vdupq_n_f32(0.0f);
+            acc[i][q] = vdupq_n_f32(0.0f);
     for (size_t p = 0; p < kc; p++, a += MR, b += 12) {
         const float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
         const float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
@@ -38,6 +39,8 @@ void stdcpu_f32_gemm_8x12_neon(size_t kc, const float *a, const float *b, float 
 #undef STDCPU_F32_ROW
     }
     for (int i = 0; i < MR; i++)
-        for (int q = 0; q < 3; q++)
-            vst1q_f32(c + (size_t)i * ldc + 4 * q, acc[i][q]);
+        for (int q = 0; q < 3; q++) {
+            float *ci = c + (size_t)i * ldc + 4 * q;
+            vst1q_f32(ci, accumulate ? vaddq_f32(vld1q_f32(ci), acc[i][q]) : acc[i][q]);
+        }
 }
