@@ -8,6 +8,12 @@
 
 #include "simd/gemm.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
+
 /* Rows per packed A block: about 256 (the row blocks ops_gemm.c hands us),
  * rounded up to whole MR panels; with kc <= 512 the block stays in L2. */
 #define F32_MC_TARGET 256
@@ -38,38 +44,65 @@ size_t stdcpu_f32_gemm_scratch_bytes(const stdcpu_gemm_kernels *gk)
     return (f32_mc(gk) * gk->f32_kc + (size_t)gk->f32_kc * gk->f32_nr) * sizeof(float) + 128;
 }
 
+/* dst[p * ld + i] = src[i * lds + p] for i < n rows, p < kc: n rows of a
+ * row-major block become the columns of a [kc][ld] panel. 4 x 4 blocks go
+ * through SSE / NEON registers (baseline on x86-64 and AArch64: no ISA
+ * flags needed here); the rest is plain copies. Pure data movement. */
+static void pack_transpose(const float *src, size_t lds, size_t n, size_t kc, size_t ld, float *dst)
+{
+    size_t i0 = 0;
+#if defined(__SSE2__) || defined(__ARM_NEON)
+    for (; i0 + 4 <= n; i0 += 4) {
+        const float *s0 = src + i0 * lds, *s1 = s0 + lds, *s2 = s1 + lds, *s3 = s2 + lds;
+        float *d = dst + i0;
+        size_t p = 0;
+        for (; p + 4 <= kc; p += 4, d += 4 * ld) {
+#if defined(__SSE2__)
+            __m128 r0 = _mm_loadu_ps(s0 + p), r1 = _mm_loadu_ps(s1 + p);
+            __m128 r2 = _mm_loadu_ps(s2 + p), r3 = _mm_loadu_ps(s3 + p);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            _mm_storeu_ps(d, r0);
+            _mm_storeu_ps(d + ld, r1);
+            _mm_storeu_ps(d + 2 * ld, r2);
+            _mm_storeu_ps(d + 3 * ld, r3);
+#else
+            const float32x4x2_t t01 = vtrnq_f32(vld1q_f32(s0 + p), vld1q_f32(s1 + p));
+            const float32x4x2_t t23 = vtrnq_f32(vld1q_f32(s2 + p), vld1q_f32(s3 + p));
+            vst1q_f32(d, vcombine_f32(vget_low_f32(t01.val[0]), vget_low_f32(t23.val[0])));
+            vst1q_f32(d + ld, vcombine_f32(vget_low_f32(t01.val[1]), vget_low_f32(t23.val[1])));
+            vst1q_f32(d + 2 * ld, vcombine_f32(vget_high_f32(t01.val[0]), vget_high_f32(t23.val[0])));
+            vst1q_f32(d + 3 * ld, vcombine_f32(vget_high_f32(t01.val[1]), vget_high_f32(t23.val[1])));
+#endif
+        }
+        for (; p < kc; p++, d += ld) {
+            d[0] = s0[p];
+            d[1] = s1[p];
+            d[2] = s2[p];
+            d[3] = s3[p];
+        }
+    }
+#endif
+    for (; i0 < n; i0++)
+        for (size_t p = 0; p < kc; p++)
+            dst[p * ld + i0] = src[i0 * lds + p];
+}
+
 /* rows x kc of A -> panels [rows/MR][kc][MR], the last one zero padded. */
 static void pack_a(const float *a, size_t lda, size_t rows, size_t kc, size_t mr, float *ap)
 {
     for (size_t i0 = 0; i0 < rows; i0 += mr, ap += mr * kc) {
         const size_t m = rows - i0 < mr ? rows - i0 : mr;
-        for (size_t i = 0; i < m; i++) {
-            const float *src = a + (i0 + i) * lda;
+        pack_transpose(a + i0 * lda, lda, m, kc, mr, ap);
+        if (m < mr)
             for (size_t p = 0; p < kc; p++)
-                ap[p * mr + i] = src[p];
-        }
-        for (size_t i = m; i < mr; i++)
-            for (size_t p = 0; p < kc; p++)
-                ap[p * mr + i] = 0.0f;
+                memset(ap + p * mr + m, 0, (mr - m) * sizeof(float));
     }
 }
 
-/* nc (<= NR) rows of B, kc values each -> one panel [kc][NR], zero padded.
- * Eight k at a time so every source row is read in 32-byte runs. */
+/* nc (<= NR) rows of B, kc values each -> one panel [kc][NR], zero padded. */
 static void pack_b(const float *b, size_t ldb, size_t nc, size_t kc, size_t nr, float *bp)
 {
-    size_t p0 = 0;
-    for (; p0 + 8 <= kc; p0 += 8) {
-        float *dst = bp + p0 * nr;
-        for (size_t j = 0; j < nc; j++) {
-            const float *src = b + j * ldb + p0;
-            for (size_t q = 0; q < 8; q++)
-                dst[q * nr + j] = src[q];
-        }
-    }
-    for (size_t j = 0; j < nc; j++)
-        for (size_t p = p0; p < kc; p++)
-            bp[p * nr + j] = b[j * ldb + p];
+    pack_transpose(b, ldb, nc, kc, nr, bp);
     if (nc < nr)
         for (size_t p = 0; p < kc; p++)
             memset(bp + p * nr + nc, 0, (nr - nc) * sizeof(float));
