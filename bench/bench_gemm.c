@@ -2,11 +2,19 @@
  * 512x512 (latent 64x64): attention projections and feed-forwards on 4096 /
  * 1024 / 256 tokens, 3x3 convolutions at 64x64x320, 32x32x640, 16x16x1280,
  * 1x1 shortcuts. Each q8 line is compared with the measured int8 peak of its
- * ISA and with OpenBLAS sgemm on the same GEMM shape in the same run
- * (for a convolution: the equivalent M = Ho*Wo, K = kh*kw*C, N = O sgemm,
- * without any im2col cost). One line per case and ISA:
+ * ISA, each f32 line with the measured f32 FMA peak (of the best ISA), and
+ * both with OpenBLAS sgemm on the same GEMM shape in the same run (for a
+ * convolution: the equivalent M = Ho*Wo, K = kh*kw*C, N = O sgemm, without
+ * any im2col cost). The OpenBLAS baseline runs the way the engine ran f32
+ * before it had its own kernels: single-threaded cblas_sgemm calls on the
+ * pool's threads over a fixed grid of row blocks x column chunks.
+ * One line per case and ISA:
  *   BENCH kernel=linear_q8 isa=avx512vnni shape=... threads=2 gops=... peak_frac=...
  *         vs_sgemm=... gops_cpu=... ukernel=...
+ * kernel= linear_q8 / conv_q8 (int8), linear_f32 / conv_f32 (our f32 GEMM
+ * through the ops, epilogue included), f32_gemm (our f32 GEMM through the
+ * linear op on a convolution's equivalent GEMM shape, no im2col), and the
+ * OpenBLAS baselines linear_f32 / gemm_f32 with isa=openblas.
  */
 #include <cblas.h>
 #include <stdint.h>
@@ -163,11 +171,62 @@ static int make_linear(size_t N, size_t K, stdcpu_linear_weight *lq, stdcpu_line
     return ok;
 }
 
+/* The OpenBLAS baseline: y [M, N] = x [M, K] . w [N, K]^T, single-threaded
+ * cblas_sgemm per task on the pool, over the grid the engine used with
+ * OpenBLAS (row blocks of max(64, M/8) rows, columns split in 16-wide units
+ * until there are 16 tasks). */
+typedef struct {
+    const float *x, *w;
+    float *y;
+    size_t M, K, N, rb, chunk, n_rb, n_chunks;
+} blas_job;
+
+static void blas_task(void *arg, int ith, int nth)
+{
+    const blas_job *j = arg;
+    for (size_t t = (size_t)ith; t < j->n_rb * j->n_chunks; t += (size_t)nth) {
+        const size_t r0 = t / j->n_chunks * j->rb, c0 = t % j->n_chunks * j->chunk;
+        const size_t rows = j->M - r0 < j->rb ? j->M - r0 : j->rb;
+        const size_t cols = j->N - c0 < j->chunk ? j->N - c0 : j->chunk;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)j->K, 1.0f,
+                    j->x + r0 * j->K, (int)j->K, j->w + c0 * j->K, (int)j->K, 0.0f,
+                    j->y + r0 * j->N + c0, (int)j->N);
+    }
+}
+
+static call_time time_blas(const bench_env *env, blas_job *j)
+{
+    const int min_reps = env->quick ? 2 : 4;
+    const double min_time = env->quick ? 0.05 : 0.4;
+    call_time best = {1e30, 1e30};
+    double total = 0;
+    stdcpu_pool_run(env->pool, blas_task, j); /* warm-up */
+    for (int rep = 0; rep < min_reps || total < min_time; rep++) {
+        const double t0 = bench_now(), c0 = process_cpu_now();
+        stdcpu_pool_run(env->pool, blas_task, j);
+        const double dt = bench_now() - t0, dc = (process_cpu_now() - c0) / env->threads;
+        best.wall = dt < best.wall ? dt : best.wall;
+        best.cpu = dc < best.cpu ? dc : best.cpu;
+        total += dt;
+        if (rep > 200)
+            break;
+    }
+    return best;
+}
+
 static rate sgemm_rate_for(const bench_env *env, size_t M, size_t K, size_t N,
                            const stdcpu_linear_weight *lf, const float *x, float *y)
 {
-    const bench_call c = {.kern = stdcpu_kernels_get(), .lw = lf, .x = x, .y = y, .M = M};
-    return rate_of(2.0 * (double)M * (double)N * (double)K, time_call(env, &c));
+    openblas_set_num_threads(1); /* our pool provides the threads */
+    blas_job j = {.x = x, .w = lf->w, .y = y, .M = M, .K = K, .N = N};
+    j.rb = (M + 7) / 8 < 64 ? 64 : (M + 7) / 8;
+    j.n_rb = (M + j.rb - 1) / j.rb;
+    const size_t units = (N + 15) / 16;
+    size_t want = j.n_rb < 16 ? (16 + j.n_rb - 1) / j.n_rb : 1;
+    want = want > units ? units : want;
+    j.chunk = (units + want - 1) / want * 16;
+    j.n_chunks = (N + j.chunk - 1) / j.chunk;
+    return rate_of(2.0 * (double)M * (double)N * (double)K, time_blas(env, &j));
 }
 
 static void bench_linear(const bench_env *env, const linear_case *lc)
@@ -195,6 +254,15 @@ static void bench_linear(const bench_env *env, const linear_case *lc)
         print_line("linear_q8", stdcpu_isa_name((stdcpu_isa)isa), shape, env->threads,
                    rate_of(flop, time_call(env, &c)), env->peak_i8_gops[isa], sg,
                    kt->gemm.q8_igemm_name);
+    }
+    for (int isa = 1; isa < STDCPU_ISA_COUNT; isa++) {
+        const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
+        if (!kt)
+            continue;
+        const bench_call c = {.kern = kt, .lw = &lf, .x = x, .y = y, .M = lc->M};
+        print_line("linear_f32", stdcpu_isa_name((stdcpu_isa)isa), shape, env->threads,
+                   rate_of(flop, time_call(env, &c)), env->peak_f32_gflops, sg,
+                   kt->gemm.f32_gemm_name);
     }
     stdcpu_linear_weight_free(&lq);
     stdcpu_linear_weight_free(&lf);
@@ -235,19 +303,30 @@ static void bench_conv(const bench_env *env, const conv_case *cc)
     const double flop = 2.0 * (double)M * (double)N * (double)K;
     const rate sg = sgemm_rate_for(env, M, K, N, &lf, xg, y);
     print_line("gemm_f32", "openblas", shape, env->threads, sg, env->peak_f32_gflops, sg, sgemm_name());
-    bench_call c = {.is_conv = 1, .kern = stdcpu_kernels_get(), .cw = &cf, .x = x, .y = y,
-                    .H = cc->H, .W = cc->W, .stride = cc->stride};
-    print_line("conv_f32", "openblas", shape, env->threads, rate_of(flop, time_call(env, &c)),
-               env->peak_f32_gflops, sg, cc->k == 1 ? "sgemm" : "im2col_tile+sgemm");
+    bench_call c = {.is_conv = 1, .cw = &cq, .x = x, .y = y, .H = cc->H, .W = cc->W,
+                    .stride = cc->stride};
     for (int isa = 1; isa < STDCPU_ISA_COUNT; isa++) {
         const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
         if (!kt)
             continue;
         c.kern = kt;
-        c.cw = &cq;
         print_line("conv_q8", stdcpu_isa_name((stdcpu_isa)isa), shape, env->threads,
                    rate_of(flop, time_call(env, &c)), env->peak_i8_gops[isa], sg,
                    kt->gemm.q8_igemm_name);
+    }
+    c.cw = &cf;
+    for (int isa = 1; isa < STDCPU_ISA_COUNT; isa++) {
+        const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
+        if (!kt)
+            continue;
+        const bench_call g = {.kern = kt, .lw = &lf, .x = xg, .y = y, .M = M};
+        print_line("f32_gemm", stdcpu_isa_name((stdcpu_isa)isa), shape, env->threads,
+                   rate_of(flop, time_call(env, &g)), env->peak_f32_gflops, sg,
+                   kt->gemm.f32_gemm_name);
+        c.kern = kt;
+        print_line("conv_f32", stdcpu_isa_name((stdcpu_isa)isa), shape, env->threads,
+                   rate_of(flop, time_call(env, &c)), env->peak_f32_gflops, sg,
+                   kt->gemm.f32_gemm_name);
     }
     stdcpu_conv2d_weight_free(&cq);
     stdcpu_conv2d_weight_free(&cf);

@@ -1,5 +1,6 @@
-/* q8 micro-kernels, quantisation, epilogues and the threaded linear op, for
- * every ISA this CPU has, against the scalar reference and plain loops.
+/* q8 micro-kernels, quantisation, epilogues and the threaded linear op (q8
+ * and f32), for every ISA this CPU has, against the scalar reference and
+ * plain loops. The f32 micro-kernels themselves: test_sgemm.c.
  *
  * Tolerances: int32 accumulation is exact on every ISA (checked with unit
  * scales, no bias, |acc| < 2^24 so the float output is the integer); the f32
@@ -215,25 +216,36 @@ static void ref_linear_q8(const float *x, const int8_t *wq, const float *ws, con
     free(q);
 }
 
+/* f32 reference in double; mag[i] (if not NULL) gets sum |x||w| + |bias| +
+ * |residual| of the element: the scale of its f32 rounding error. */
 static void ref_linear_f32(const float *x, const float *w, const float *bias, size_t M, size_t N,
-                           size_t K, const float *res, stdcpu_act act, float *y)
+                           size_t K, const float *res, stdcpu_act act, float *y, float *mag)
 {
     for (size_t m = 0; m < M; m++)
         for (size_t n = 0; n < N; n++) {
-            double acc = bias ? bias[n] : 0;
-            for (size_t k = 0; k < K; k++)
+            double acc = bias ? bias[n] : 0, s = bias ? fabs(bias[n]) : 0;
+            for (size_t k = 0; k < K; k++) {
                 acc += (double)x[m * K + k] * w[n * K + k];
+                s += fabs((double)x[m * K + k] * w[n * K + k]);
+            }
             y[m * N + n] = stdcpu_act_scalar((float)acc, act) + (res ? res[m * N + n] : 0);
+            if (mag)
+                mag[m * N + n] = (float)(s + (res ? fabs(res[m * N + n]) : 0));
         }
 }
 
-static void check_close(const float *got, const float *want, size_t n, double rel, const char *what)
+/* |got - want| <= rel * (|want| + 1% of the largest |want|) + 1e-6, plus for
+ * f32 1e-6 * mag (f32 sums of k terms round off in proportion to the sum of
+ * their magnitudes, not to the result: cancellation). */
+static void check_close(const float *got, const float *want, const float *mag, size_t n, double rel,
+                        const char *what)
 {
     double scale = 0;
     for (size_t i = 0; i < n; i++)
         scale = fabs(want[i]) > scale ? fabs(want[i]) : scale;
     for (size_t i = 0; i < n; i++)
-        ck_assert_msg(fabs((double)got[i] - want[i]) <= rel * (fabs(want[i]) + 1e-2 * scale) + 1e-6,
+        ck_assert_msg(fabs((double)got[i] - want[i]) <=
+                          rel * (fabs(want[i]) + 1e-2 * scale) + 1e-6 + (mag ? 1e-6 * mag[i] : 0),
                       "%s: [%zu] %.7g vs %.7g", what, i, got[i], want[i]);
 }
 
@@ -253,6 +265,7 @@ START_TEST(test_linear_op_every_isa_and_thread_count)
                 float *x = malloc(M * K * sizeof(float)), *w = malloc(N * K * sizeof(float));
                 float *bias = malloc(N * sizeof(float)), *res = malloc(M * N * sizeof(float));
                 float *y = malloc(M * N * sizeof(float)), *want = malloc(M * N * sizeof(float));
+                float *mag = malloc(M * N * sizeof(float));
                 int8_t *wq = malloc(N * K);
                 float *ws = malloc(N * sizeof(float));
                 for (size_t i = 0; i < M * K; i++)
@@ -272,7 +285,7 @@ START_TEST(test_linear_op_every_isa_and_thread_count)
                 const float *r = (combo != 1) ? res : NULL;
                 float *want_q8 = malloc(M * N * sizeof(float)), *want_f32 = malloc(M * N * sizeof(float));
                 ref_linear_q8(x, wq, ws, bias, M, N, K, r, act, want_q8);
-                ref_linear_f32(x, w, bias, M, N, K, r, act, want_f32);
+                ref_linear_f32(x, w, bias, M, N, K, r, act, want_f32, mag);
                 for (int isa = 0; isa < STDCPU_ISA_COUNT; isa++) {
                     const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
                     if (!kt)
@@ -284,20 +297,22 @@ START_TEST(test_linear_op_every_isa_and_thread_count)
                         snprintf(what, sizeof what, "q8 %s M=%zu N=%zu K=%zu act=%d thr=%d",
                                  stdcpu_isa_name(isa), M, N, K, combo, t + 1);
                         ck_assert_int_eq(stdcpu_linear_ex(pools[t], kt, &lq, x, y, M, r, act, NULL), STDCPU_OK);
-                        check_close(y, want_q8, M * N, 1e-5, what);
-                        if (isa == 0) {
-                            snprintf(what, sizeof what, "f32 M=%zu N=%zu K=%zu thr=%d", M, N, K, t + 1);
-                            ck_assert_int_eq(stdcpu_linear_ex(pools[t], kt, &lf, x, y, M, r, act, NULL), STDCPU_OK);
-                            check_close(y, want_f32, M * N, 1e-5, what);
-                        }
+                        check_close(y, want_q8, NULL, M * N, 1e-5, what);
+                        snprintf(what, sizeof what, "f32 %s M=%zu N=%zu K=%zu thr=%d",
+                                 stdcpu_isa_name(isa), M, N, K, t + 1);
+                        ck_assert_int_eq(stdcpu_linear_ex(pools[t], kt, &lf, x, y, M, r, act, NULL), STDCPU_OK);
+                        check_close(y, want_f32, mag, M * N, 1e-5, what);
                     }
                 }
-                /* q8 results do not depend on the thread count, bit for bit */
+                /* q8 and f32 results do not depend on the thread count, bit for bit */
                 {
                     float *y1 = malloc(M * N * sizeof(float));
                     const stdcpu_kernels *best = stdcpu_kernels_get();
                     ck_assert_int_eq(stdcpu_linear_ex(pools[0], best, &lq, x, y, M, r, act, NULL), STDCPU_OK);
                     ck_assert_int_eq(stdcpu_linear_ex(pools[2], best, &lq, x, y1, M, r, act, NULL), STDCPU_OK);
+                    ck_assert(!memcmp(y, y1, M * N * sizeof(float)));
+                    ck_assert_int_eq(stdcpu_linear_ex(pools[0], best, &lf, x, y, M, r, act, NULL), STDCPU_OK);
+                    ck_assert_int_eq(stdcpu_linear_ex(pools[2], best, &lf, x, y1, M, r, act, NULL), STDCPU_OK);
                     ck_assert(!memcmp(y, y1, M * N * sizeof(float)));
                     free(y1);
                 }
@@ -305,16 +320,17 @@ START_TEST(test_linear_op_every_isa_and_thread_count)
                 memcpy(y, res, M * N * sizeof(float));
                 ck_assert_int_eq(stdcpu_linear(pools[1], &lq, x, y, M, y, STDCPU_ACT_NONE, NULL), STDCPU_OK);
                 ref_linear_q8(x, wq, ws, bias, M, N, K, res, STDCPU_ACT_NONE, want);
-                check_close(y, want, M * N, 1e-5, "q8 in place");
+                check_close(y, want, NULL, M * N, 1e-5, "q8 in place");
                 memcpy(y, res, M * N * sizeof(float));
                 ck_assert_int_eq(stdcpu_linear(pools[1], &lf, x, y, M, y, STDCPU_ACT_NONE, NULL), STDCPU_OK);
-                ref_linear_f32(x, w, bias, M, N, K, res, STDCPU_ACT_NONE, want);
-                check_close(y, want, M * N, 1e-5, "f32 in place");
+                ref_linear_f32(x, w, bias, M, N, K, res, STDCPU_ACT_NONE, want, mag);
+                check_close(y, want, mag, M * N, 1e-5, "f32 in place");
                 stdcpu_linear_weight_free(&lq);
                 stdcpu_linear_weight_free(&lf);
                 free(want_q8);
                 free(want_f32);
                 free(x); free(w); free(bias); free(res); free(y); free(want); free(wq); free(ws);
+                free(mag);
             }
     for (int t = 0; t < 3; t++)
         stdcpu_pool_destroy(pools[t]);
@@ -333,6 +349,7 @@ START_TEST(test_linear_several_row_blocks)
         const size_t K = Ks[ki];
         float *x = malloc(M * K * sizeof(float)), *w = malloc(N * K * sizeof(float));
         float *y = malloc(M * N * sizeof(float)), *want = malloc(M * N * sizeof(float));
+        float *mag = malloc(M * N * sizeof(float));
         int8_t *wq = malloc(N * K);
         float *ws = malloc(N * sizeof(float));
         for (size_t i = 0; i < M * K; i++)
@@ -349,10 +366,23 @@ START_TEST(test_linear_several_row_blocks)
                 continue;
             ck_assert_int_eq(stdcpu_linear_ex(isa & 1 ? pool : NULL, kt, &lq, x, y, M, NULL,
                                               STDCPU_ACT_GELU, NULL), STDCPU_OK);
-            check_close(y, want, M * N, 1e-5, "several row blocks");
+            check_close(y, want, NULL, M * N, 1e-5, "several row blocks");
         }
+        /* f32: row blocks, k blocks of the f32 driver, every ISA */
+        stdcpu_linear_weight lf;
+        ck_assert_int_eq(stdcpu_linear_weight_init_f32(&lf, w, NULL, N, K, NULL), STDCPU_OK);
+        ref_linear_f32(x, w, NULL, M, N, K, NULL, STDCPU_ACT_GELU, want, mag);
+        for (int isa = 0; isa < STDCPU_ISA_COUNT; isa++) {
+            const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
+            if (!kt)
+                continue;
+            ck_assert_int_eq(stdcpu_linear_ex(isa & 1 ? NULL : pool, kt, &lf, x, y, M, NULL,
+                                              STDCPU_ACT_GELU, NULL), STDCPU_OK);
+            check_close(y, want, mag, M * N, 1e-5, "f32 several row blocks");
+        }
+        stdcpu_linear_weight_free(&lf);
         stdcpu_linear_weight_free(&lq);
-        free(x); free(w); free(y); free(want); free(wq); free(ws);
+        free(x); free(w); free(y); free(want); free(wq); free(ws); free(mag);
     }
     stdcpu_pool_destroy(pool);
 }

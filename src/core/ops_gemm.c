@@ -1,11 +1,10 @@
-/* Threaded linear layers and convolutions over the gemm kernels and OpenBLAS.
- * See ops_gemm.h for the contract. */
+/* Threaded linear layers and convolutions over the gemm kernels (q8 and f32
+ * micro-kernels, simd/gemm.h and simd/sgemm.h). See ops_gemm.h for the
+ * contract. */
 #include "config.h"
 
 #include "core/ops_gemm.h"
 
-#include <cblas.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "base/error.h"
@@ -14,24 +13,19 @@
 /* Rows per task. Every row block streams the whole weight matrix once, so
  * blocks are as tall as the quantised A block allows (<= 256 KB, 64..256
  * rows). A convolution's A is the shared quantised map (only pointers per
- * task), so its blocks are always 256 rows. */
+ * task), so its blocks are always 256 rows. f32 row blocks are 256 rows too
+ * (the f32 driver packs the weights once per block). */
 #define ROW_BLOCK_MIN 64
 #define ROW_BLOCK_MAX 256
 #define A_BLOCK_BYTES (256u * 1024u)
 /* Weight bytes streamed per column block: sized for Zen 4 / Cortex-A76 L2. */
 #define L2_WEIGHT_BYTES (192u * 1024u)
 /* f32 convolution: the im2col tile of a thread holds up to this many bytes
- * (32..512 output pixels): OpenBLAS re-packs the weights on every call, so
- * tiles must be tall for the packing to pay off, yet bounded. */
-/* f32 tiles are planned for this many workers whatever the pool's size, so
- * that OpenBLAS sees the same sub-problems at every thread count. */
-#define F32_GRID_WORKERS 8
+ * (32..512 output pixels). An f32 element's value does not depend on the
+ * tiling (simd/sgemm.h), so f32 tiles are planned for the pool's threads. */
 #define F32_CONV_TILE_BYTES (4u << 20)
 #define F32_CONV_TILE_MIN 32
 #define F32_CONV_TILE_MAX 512
-
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-static void blas_single_thread(void) { openblas_set_num_threads(1); }
 
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
@@ -347,18 +341,19 @@ static stdcpu_status q8_linear(stdcpu_pool *pool, const stdcpu_gemm_kernels *gk,
     return STDCPU_OK;
 }
 
-/* ---- f32 through OpenBLAS -------------------------------------------------- */
+/* ---- f32 through the f32 GEMM kernels -------------------------------------- */
 
-/* y rows [r0, r1) x cols [c0, c1) = A . B^T with A [*, k] (lda), B [*, k]
- * rows c0..c1 (ldb = k), then bias, activation and residual. */
+/* y rows [0, rows) x cols [c0, c1) = A . B^T with A [*, k] (lda), B [*, k]
+ * rows c0..c1 (ldb = k), then bias, activation and residual. scratch holds
+ * stdcpu_f32_gemm_scratch_bytes(gk) bytes. */
 static void sgemm_block(const float *a, size_t lda, const float *b, size_t k, const float *bias,
                         float *y, size_t ldy, size_t rows, size_t c0, size_t c1,
-                        const float *residual, stdcpu_act act, const stdcpu_gemm_kernels *gk)
+                        const float *residual, stdcpu_act act, const stdcpu_gemm_kernels *gk,
+                        void *scratch)
 {
     const size_t cols = c1 - c0;
     const int accumulate = residual == y && act == STDCPU_ACT_NONE;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)k, 1.0f, a,
-                (int)lda, b + c0 * k, (int)k, accumulate ? 1.0f : 0.0f, y + c0, (int)ldy);
+    stdcpu_f32_gemm(gk, rows, cols, k, a, lda, b + c0 * k, k, y + c0, ldy, accumulate, scratch);
     for (size_t i = 0; i < rows; i++) {
         float *yi = y + i * ldy + c0;
         if (bias)
@@ -378,36 +373,42 @@ typedef struct {
     const float *residual;
     stdcpu_act act;
     task_grid g;
+    unsigned char *scratch;
+    size_t scratch_per_thread;
 } f32_linear_job;
 
 static void f32_linear_task(void *arg, int ith, int nth)
 {
     const f32_linear_job *j = arg;
     const size_t n = j->lw->n, k = j->lw->k;
+    void *scratch = j->scratch + (size_t)ith * j->scratch_per_thread;
     const size_t ntasks = j->g.n_row_blocks * j->g.n_chunks;
     for (size_t t = (size_t)ith; t < ntasks; t += (size_t)nth) {
         const size_t blk = t / j->g.n_chunks, chunk = t % j->g.n_chunks;
         const size_t r0 = blk * j->g.row_block, rows = min_sz(j->g.row_block, j->g.rows - r0);
         const size_t c0 = chunk * j->g.chunk_cols, c1 = min_sz(n, c0 + j->g.chunk_cols);
         sgemm_block(j->x + r0 * k, k, j->lw->w, k, j->lw->bias, j->y + r0 * n, n, rows, c0, c1,
-                    j->residual ? j->residual + r0 * n : NULL, j->act, j->gk);
+                    j->residual ? j->residual + r0 * n : NULL, j->act, j->gk, scratch);
     }
 }
 
-static void f32_linear(stdcpu_pool *pool, const stdcpu_gemm_kernels *gk,
-                       const stdcpu_linear_weight *lw, const float *x, float *y, size_t M,
-                       const float *residual, stdcpu_act act)
+static stdcpu_status f32_linear(stdcpu_pool *pool, const stdcpu_gemm_kernels *gk,
+                                const stdcpu_linear_weight *lw, const float *x, float *y,
+                                size_t M, const float *residual, stdcpu_act act,
+                                stdcpu_error *err)
 {
-    pthread_once(&blas_once, blas_single_thread);
+    const int nth = pool ? stdcpu_pool_threads(pool) : 1;
     f32_linear_job j = {.gk = gk, .lw = lw, .x = x, .y = y, .residual = residual, .act = act};
-    /* Big row blocks suit OpenBLAS's own blocking. The grid is planned for a
-     * fixed number of workers, not the pool's: OpenBLAS may round an
-     * element differently when the sub-problem around it changes shape, and
-     * f32 results must not depend on the thread count. */
-    size_t rb = ceil_div(M, (size_t)F32_GRID_WORKERS);
-    rb = rb < 64 ? 64 : rb;
-    plan_grid(&j.g, M, lw->n, rb, 16, F32_GRID_WORKERS);
+    /* Planned for the pool's threads: an element's value does not depend on
+     * the tiling (simd/sgemm.h), so the result is the same at every count. */
+    plan_grid(&j.g, M, lw->n, stdcpu_round_up(ROW_BLOCK_MAX, gk->f32_mr), gk->f32_nr, nth);
+    j.scratch_per_thread = stdcpu_round_up(stdcpu_f32_gemm_scratch_bytes(gk), 64);
+    j.scratch = stdcpu_aligned_alloc(j.scratch_per_thread * (size_t)nth);
+    if (!j.scratch)
+        return stdcpu_fail(err, STDCPU_ERR_NOMEM, "linear: out of memory (f32 scratch)");
     stdcpu_pool_run(pool, f32_linear_task, &j);
+    stdcpu_aligned_free(j.scratch);
+    return STDCPU_OK;
 }
 
 stdcpu_status stdcpu_linear_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
@@ -428,8 +429,7 @@ stdcpu_status stdcpu_linear_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
     stdcpu_pool_add_ops(pool, (uint64_t)2 * M * lw->n * lw->k);
     if (lw->is_q8)
         return q8_linear(pool, &kern->gemm, lw, x, y, M, residual, act, err);
-    f32_linear(pool, &kern->gemm, lw, x, y, M, residual, act);
-    return STDCPU_OK;
+    return f32_linear(pool, &kern->gemm, lw, x, y, M, residual, act, err);
 }
 
 stdcpu_status stdcpu_linear(stdcpu_pool *pool, const stdcpu_linear_weight *lw, const float *x,
@@ -537,7 +537,9 @@ static void conv_f32_task(void *arg, int ith, int nth)
     const conv_job *j = arg;
     const stdcpu_conv2d_weight *cw = j->cw;
     const size_t C = cw->in_ch, K = cw->kh * cw->kw * C, O = cw->out_ch;
-    float *patch = (float *)(j->scratch + (size_t)ith * j->scratch_per_thread); /* [tile][K] */
+    unsigned char *s = j->scratch + (size_t)ith * j->scratch_per_thread;
+    float *patch = (float *)s; /* [tile][K] */
+    void *gemm_scratch = s + stdcpu_round_up(j->g.row_block * K * sizeof(float), 64);
     const size_t ntasks = j->g.n_row_blocks * j->g.n_chunks;
     for (size_t t = (size_t)ith; t < ntasks; t += (size_t)nth) {
         const size_t blk = t / j->g.n_chunks, chunk = t % j->g.n_chunks;
@@ -555,7 +557,7 @@ static void conv_f32_task(void *arg, int ith, int nth)
         const size_t c0 = chunk * j->g.chunk_cols;
         sgemm_block(patch, K, cw->w, K, cw->bias, j->y + r0 * O, O, rows, c0,
                     min_sz(O, c0 + j->g.chunk_cols), j->residual ? j->residual + r0 * O : NULL,
-                    j->act, j->gk);
+                    j->act, j->gk, gemm_scratch);
     }
 }
 
@@ -625,18 +627,19 @@ stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
         stdcpu_pool_run(pool, conv_q8_task, &j);
         stdcpu_aligned_free(mem);
     } else {
-        pthread_once(&blas_once, blas_single_thread);
         const size_t row_bytes = ks * cw->in_ch * sizeof(float);
         size_t tile = F32_CONV_TILE_BYTES / row_bytes / 16 * 16;
         tile = tile < F32_CONV_TILE_MIN ? F32_CONV_TILE_MIN : tile;
         tile = tile > F32_CONV_TILE_MAX ? F32_CONV_TILE_MAX : tile;
-        /* keep workers busy on small maps (a fixed count: see f32_linear) */
-        while (tile > F32_CONV_TILE_MIN && ceil_div(M, tile) < 2 * (size_t)F32_GRID_WORKERS)
+        /* keep workers busy on small maps */
+        while (tile > F32_CONV_TILE_MIN && ceil_div(M, tile) < 2 * (size_t)nth)
             tile /= 2;
-        plan_grid(&j.g, M, cw->out_ch, tile, 16, F32_GRID_WORKERS);
+        plan_grid(&j.g, M, cw->out_ch, tile, gk->f32_nr, nth);
         size_t bytes;
         if (stdcpu_mul_size(tile * ks * sizeof(float), cw->in_ch, &bytes) ||
-            stdcpu_mul_size(stdcpu_round_up(bytes, 64), (size_t)nth, &bytes))
+            stdcpu_add_size(stdcpu_round_up(bytes, 64),
+                            stdcpu_round_up(stdcpu_f32_gemm_scratch_bytes(gk), 64), &bytes) ||
+            stdcpu_mul_size(bytes, (size_t)nth, &bytes))
             return stdcpu_fail(err, STDCPU_ERR_LIMIT, "conv2d: scratch size overflow");
         j.scratch_per_thread = bytes / (size_t)nth;
         j.scratch = stdcpu_aligned_alloc(bytes);

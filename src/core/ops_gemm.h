@@ -1,7 +1,8 @@
 /* Threaded linear layers and 2-D convolutions: what the networks call.
  *
  * Weights are prepared once at load (q8: packed 16c4, see simd/gemm.h; f32:
- * kept for OpenBLAS sgemm). Activations are f32, row-major [M, K] for linear
+ * kept [n][k] as they are, packed per call by the f32 GEMM driver,
+ * simd/sgemm.h). Activations are f32, row-major [M, K] for linear
  * layers and NHWC [B, H, W, C] for convolutions (so attention tokens
  * [B, H*W, C] are the same memory as the feature map).
  *
@@ -14,9 +15,9 @@
  *
  * Threading: work is split over (row block, column chunk) tiles across the
  * pool's threads; every output element is computed by exactly one thread in a
- * fixed order, so results do not depend on the thread count. OpenBLAS is
- * called single-threaded from inside our pool (openblas_set_num_threads(1) is
- * set once on first use): one set of threads, no oversubscription.
+ * fixed order, so results do not depend on the thread count (for f32 every
+ * element is one k-ordered chain whatever the tiling, simd/sgemm.h). The
+ * GEMMs run on our pool's threads only; OpenBLAS is not used here.
  */
 #ifndef STDCPU_CORE_OPS_GEMM_H
 #define STDCPU_CORE_OPS_GEMM_H
@@ -40,7 +41,7 @@ typedef struct stdcpu_linear_weight {
     float *bias;      /* [round16(n)] 0 padded, or NULL */
 } stdcpu_linear_weight;
 
-/* From f32 W [n, k] (kept in f32, run through OpenBLAS sgemm). */
+/* From f32 W [n, k] (kept in f32, run through the f32 GEMM kernels). */
 stdcpu_status stdcpu_linear_weight_init_f32(stdcpu_linear_weight *lw, const float *w,
                                             const float *bias, size_t n, size_t k,
                                             stdcpu_error *err);
@@ -52,8 +53,8 @@ void stdcpu_linear_weight_free(stdcpu_linear_weight *lw);
 
 /* y [M, n] = act(x [M, k] . W^T + bias) + residual [M, n]. residual may be
  * NULL, or exactly y when act is NONE (y += x.W^T + b); any other overlap of
- * x, y, residual is not allowed. pool may be NULL (single thread). q8 results
- * are bit-identical for every thread count. */
+ * x, y, residual is not allowed. pool may be NULL (single thread). Results
+ * (q8 and f32) are bit-identical for every thread count. */
 stdcpu_status stdcpu_linear(stdcpu_pool *pool, const stdcpu_linear_weight *lw, const float *x,
                             float *y, size_t M, const float *residual, stdcpu_act act,
                             stdcpu_error *err);

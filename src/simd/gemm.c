@@ -142,6 +142,11 @@ void stdcpu_gemm_init_scalar(stdcpu_gemm_kernels *k)
     k->q8_mr = 4;
     k->q8_nr = 16;
     k->q8_a_xor = 0;
+    k->f32_gemm = stdcpu_f32_gemm_4x8_scalar;
+    k->f32_gemm_name = "f32_gemm_4x8_scalar";
+    k->f32_mr = 4;
+    k->f32_nr = 8;
+    k->f32_kc = 256;
     k->f32_absmax = f32_absmax_scalar;
     k->q8_quantize = q8_quantize_scalar;
     k->f32_act_residual = f32_act_residual_scalar;
@@ -150,6 +155,8 @@ void stdcpu_gemm_init_scalar(stdcpu_gemm_kernels *k)
 int stdcpu_gemm_complete(const stdcpu_gemm_kernels *k)
 {
     return k->q8_igemm && k->q8_igemm_name && k->q8_mr >= 1 && k->q8_mr <= STDCPU_Q8_MR_MAX &&
-           k->q8_nr >= 16 && k->q8_nr % 16 == 0 && k->f32_absmax && k->q8_quantize &&
+           k->q8_nr >= 16 && k->q8_nr % 16 == 0 && k->f32_gemm && k->f32_gemm_name &&
+           k->f32_mr >= 1 && k->f32_mr <= STDCPU_F32_MR_MAX && k->f32_nr >= 4 &&
+           k->f32_nr <= STDCPU_F32_NR_MAX && k->f32_nr % 4 == 0 && k->f32_kc >= 1 && k->f32_absmax && k->q8_quantize &&
            k->f32_act_residual;
 }

@@ -1,4 +1,5 @@
-/* gemm kernels: q8 GEMM / convolution micro-kernels, quantisation, epilogues.
+/* gemm kernels: q8 GEMM / convolution micro-kernels, the f32 GEMM micro-kernel
+ * (simd/sgemm.h), quantisation, epilogues.
  *
  * Quantisation is symmetric: real = scale * q, q in [-127, 127] (-128 never
  * produced, so every ISA's int8 trick stays exact). Weights have one scale per
@@ -24,6 +25,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "simd/sgemm.h"
 
 #define STDCPU_Q8_NR_PANEL 16 /* output channels per packed panel */
 #define STDCPU_Q8_KR 4        /* K bytes per group */
@@ -67,6 +70,14 @@ typedef struct stdcpu_gemm_kernels {
     unsigned q8_mr;       /* rows per tile */
     unsigned q8_nr;       /* columns per tile: a multiple of 16 */
     unsigned char q8_a_xor; /* the byte activations are XORed with (0 or 0x80) */
+
+    /* f32 GEMM micro-kernel (full tiles, packed panels: simd/sgemm.h), its
+     * name, its tile and the k block of the driver (stdcpu_f32_gemm). */
+    stdcpu_f32_gemm_fn f32_gemm;
+    const char *f32_gemm_name;
+    unsigned f32_mr;      /* rows per tile, <= STDCPU_F32_MR_MAX */
+    unsigned f32_nr;      /* columns per tile, <= STDCPU_F32_NR_MAX, a multiple of 4 */
+    unsigned f32_kc;      /* k per packed block (B panel kc x nr fits in L1) */
 
     /* Largest |x[i]| (0 for n == 0; NaN is ignored). */
     float (*f32_absmax)(const float *x, size_t n);

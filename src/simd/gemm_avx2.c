@@ -145,6 +145,11 @@ void stdcpu_gemm_init_avx2(stdcpu_gemm_kernels *k)
     k->q8_mr = MR;
     k->q8_nr = 16;
     k->q8_a_xor = 0;
+    k->f32_gemm = stdcpu_f32_gemm_6x16_avx2;
+    k->f32_gemm_name = "f32_gemm_6x16_avx2";
+    k->f32_mr = 6;
+    k->f32_nr = 16;
+    k->f32_kc = 256;
     k->f32_absmax = f32_absmax_avx2;
     k->q8_quantize = q8_quantize_avx2;
     k->f32_act_residual = gemm_f32_act_residual_vec;

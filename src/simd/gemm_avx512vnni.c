@@ -129,6 +129,11 @@ void stdcpu_gemm_init_avx512vnni(stdcpu_gemm_kernels *k)
     k->q8_mr = MR;
     k->q8_nr = 32;
     k->q8_a_xor = 0x80;
+    k->f32_gemm = stdcpu_f32_gemm_14x32_avx512;
+    k->f32_gemm_name = "f32_gemm_14x32_avx512";
+    k->f32_mr = 14;
+    k->f32_nr = 32;
+    k->f32_kc = 256;
     k->f32_absmax = f32_absmax_avx512;
     k->q8_quantize = q8_quantize_avx512;
     k->f32_act_residual = gemm_f32_act_residual_vec;

@@ -85,6 +85,11 @@ void stdcpu_gemm_init_neon(stdcpu_gemm_kernels *k)
     k->q8_mr = MR;
     k->q8_nr = 16;
     k->q8_a_xor = 0;
+    k->f32_gemm = stdcpu_f32_gemm_8x12_neon;
+    k->f32_gemm_name = "f32_gemm_8x12_neon";
+    k->f32_mr = 8;
+    k->f32_nr = 12;
+    k->f32_kc = 256;
     k->f32_absmax = f32_absmax_neon;
     k->q8_quantize = q8_quantize_neon;
     k->f32_act_residual = gemm_f32_act_residual_vec;

@@ -77,6 +77,12 @@ void stdcpu_gemm_init_neondot(stdcpu_gemm_kernels *k)
     k->q8_mr = MR;
     k->q8_nr = 16;
     k->q8_a_xor = 0;
+    /* f32: the NEON kernel (dotprod adds nothing to f32) */
+    k->f32_gemm = stdcpu_f32_gemm_8x12_neon;
+    k->f32_gemm_name = "f32_gemm_8x12_neon";
+    k->f32_mr = 8;
+    k->f32_nr = 12;
+    k->f32_kc = 256;
     k->f32_absmax = f32_absmax_neondot;
     k->q8_quantize = q8_quantize_neondot;
 }
