@@ -240,12 +240,15 @@ static int recipe(stdcpu_model *m, const char *model, const char *prec, int size
     snprintf(shape, sizeof shape, "%dx%d", rep.work_width, rep.work_height);
     const double rss = rss_hwm_mib();
     report(tiny ? "recipe_total_tiny" : "recipe_total", model, prec, shape, total, stdcpu_pool_ops(env->pool), env);
+    /* the UNet loop's own throughput, against the int8 peak of this run */
+    const double ugops = rep.seconds_unet > 0 ? (double)rep.unet_ops / rep.seconds_unet * 1e-9 : 0;
+    const double pk = env->peak_i8_gops[stdcpu_isa_active()];
     printf("BENCH name=recipe_phases model=%s precision=%s decoder=%s shape=%s steps=%d unet_evals=%d text_s=%.3f "
-           "encode_s=%.3f unet_s=%.3f decode_s=%.3f total_s=%.3f rss_mib=%.0f file_mib=%.0f rss_over_file=%.2f "
-           "rss_scope=%s\n",
+           "encode_s=%.3f unet_s=%.3f decode_s=%.3f total_s=%.3f unet_gops=%.1f unet_peak_frac=%.3f rss_mib=%.0f "
+           "file_mib=%.0f rss_over_file=%.2f rss_scope=%s\n",
            model, prec, tiny ? "tiny" : "vae", shape, rep.unet_steps, rep.unet_evals, rep.seconds_text,
-           rep.seconds_encode, rep.seconds_unet, rep.seconds_decode, total, rss, file, file > 0 ? rss / file : 0,
-           scope);
+           rep.seconds_encode, rep.seconds_unet, rep.seconds_decode, total, ugops, pk > 0 ? ugops / pk : 0, rss, file,
+           file > 0 ? rss / file : 0, scope);
     fflush(stdout);
     return 0;
 }

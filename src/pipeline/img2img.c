@@ -299,6 +299,7 @@ stdcpu_status stdcpu_img2img_run(const stdcpu_sd_nets *n, stdcpu_pool *pool, con
     if (tr && tr->noised_latents)
         memcpy(tr->noised_latents, b.lat, nlat * sizeof(float));
     double t2 = now_s();
+    const uint64_t ops2 = pool ? stdcpu_pool_ops(pool) : 0;
 
     /* 3. the student's steps. The prompt and style image do not change over
      * the steps: their cross-attention keys/values are computed once. */
@@ -344,6 +345,7 @@ stdcpu_status stdcpu_img2img_run(const stdcpu_sd_nets *n, stdcpu_pool *pool, con
     }
     stdcpu_unet_trim(n->unet);
     double t3 = now_s();
+    const uint64_t ops3 = pool ? stdcpu_pool_ops(pool) : 0;
 
     /* 4. decode. TAESD works in the scaled latent space the UNet uses, so
      * it takes the latents as they are. */
@@ -362,6 +364,7 @@ stdcpu_status stdcpu_img2img_run(const stdcpu_sd_nets *n, stdcpu_pool *pool, con
         tr->seconds_unet = t3 - t2;
         tr->seconds_decode = now_s() - t3;
         tr->unet_evals = k * nb;
+        tr->unet_ops = ops3 - ops2;
     }
 done:
     stdcpu_unet_clear_context(n->unet);

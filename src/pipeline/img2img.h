@@ -88,6 +88,7 @@ typedef struct stdcpu_img2img_trace {
     float *latents;            /* [k, 4, h, w] after each step */
     double seconds_text, seconds_encode, seconds_unet, seconds_decode;
     int unet_evals;
+    uint64_t unet_ops; /* multiply-adds x 2 of the UNet loop (the pool's op counter) */
 } stdcpu_img2img_trace;
 
 /* Runs the pipeline; decoded [1, 3, H, W] (unclamped, ~[-1, 1]). */

@@ -366,6 +366,7 @@ stdcpu_status stdcpu_stylize(stdcpu_model *m, stdcpu_pool *pool, const stdcpu_im
         rep->seconds_text = tr.seconds_text;
         rep->seconds_encode = tr.seconds_encode;
         rep->seconds_unet = tr.seconds_unet;
+        rep->unet_ops = tr.unet_ops;
         rep->seconds_decode = tr.seconds_decode;
     }
 done:

@@ -70,6 +70,7 @@ typedef struct stdcpu_stylize_report {
     int work_width, work_height;
     int scheduler_steps, unet_steps, unet_evals;
     double seconds_prepare, seconds_text, seconds_encode, seconds_unet, seconds_decode;
+    uint64_t unet_ops; /* the UNet loop's multiply-adds x 2 */
 } stdcpu_stylize_report;
 
 /* out receives an image of the input's size (allocated here). */
