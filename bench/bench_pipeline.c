@@ -3,7 +3,7 @@
  * and as whole recipes, against the machine's int8 peak measured in the same
  * run. One child process per model so each reports its own peak RSS.
  *
- *   stdcpu-bench-pipeline [--quick] [--threads N] [--configs DIR] [--models DIR] [--f32]
+ *   stdcpu-bench-pipeline [--quick] [--threads N] [--configs DIR] [--models DIR] [--f32 | --f32-only]
  *
  * --quick: one batch-2 SDXL UNet pass and one SD1.5 UNet pass at 512x512, int8.
  * Default: also text encoders, VAE encode/decode, the STD recipe at 512 and
@@ -12,7 +12,8 @@
  * RSS against the file; the SD1.5 UNet pass in f32 (the
  * int8 vs f32 ratio), TAESD encode/decode at 512 (the standard TAESD
  * configuration in bench/models/taesd_full) and the ViT-H/14 image encoder
- * of IP-Adapter SDXL, int8 and f32; --f32 adds whole f32 model runs;
+ * of IP-Adapter SDXL, int8 and f32; --f32 adds whole f32 model runs
+ * (weights dequantised at load: ~14 GiB for SDXL), --f32-only runs just those;
  * --extras runs only that last group (f32 SD1.5 pass, TAESD, ViT-H). */
 #include <limits.h>
 #include <stdio.h>
@@ -32,7 +33,7 @@
 #include "simd/cpu.h"
 
 typedef struct bench_opts {
-    int quick, threads, f32, extras_only;
+    int quick, threads, f32, f32_only, extras_only;
     const char *configs, *models, *convert;
 } bench_opts;
 
@@ -349,8 +350,8 @@ static int bench_model(const bench_opts *bo, const char *path, const char *model
     int rc = unet_pass(n, model, prec, sdxl ? 2 : 1, 64, &env);
     if (!rc && !bo->quick && !only_unet) {
         rc = vae_and_text(n, model, prec, &env);
-        /* int8: 512 (and 768 for SDXL); f32: 512. Full VAE, then TAESD. */
-        const int n_sizes = sdxl && p == STDCPU_PREC_INT8 ? 2 : 1;
+        /* 512 (and 768 for SDXL), full VAE then TAESD */
+        const int n_sizes = sdxl ? 2 : 1;
         for (int si = 0; si < n_sizes && !rc; si++)
             for (int tiny = 0; tiny < (n->taesd ? 2 : 1) && !rc; tiny++)
                 rc = recipe(m, model, prec, si ? 768 : 512, tiny, file_mib(path), &env);
@@ -430,6 +431,8 @@ int main(int argc, char **argv)
             bo.quick = 1;
         else if (!strcmp(argv[i], "--f32"))
             bo.f32 = 1;
+        else if (!strcmp(argv[i], "--f32-only"))
+            bo.f32 = bo.f32_only = 1;
         else if (!strcmp(argv[i], "--extras"))
             bo.extras_only = 1;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
@@ -441,8 +444,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--convert") && i + 1 < argc)
             bo.convert = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick | --extras] [--f32] [--threads N] [--configs DIR] [--models DIR] "
-                    "[--convert PATH]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick | --extras] [--f32 | --f32-only] [--threads N] [--configs DIR] "
+                    "[--models DIR] [--convert PATH]\n", argv[0]);
             return 2;
         }
     }
@@ -462,7 +465,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "cannot build %s\n", path);
             return 1;
         }
-        for (int f = 0; f < (bo.f32 ? 2 : 1); f++) {
+        for (int f = bo.f32_only; f < (bo.f32 ? 2 : 1); f++) {
             fflush(stdout);
             pid_t pid = fork();
             if (pid == 0)
@@ -475,7 +478,7 @@ int main(int argc, char **argv)
             }
         }
     }
-    if (bo.quick)
+    if (bo.quick || bo.f32_only)
         return 0;
     /* f32 SD1.5 UNet pass (int8 vs f32), TAESD, ViT-H: each in a child */
     static const struct {
