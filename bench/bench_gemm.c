@@ -96,17 +96,19 @@ typedef struct {
     double wall, cpu;
 } call_time;
 
-static call_time time_call(const bench_env *env, const bench_call *c)
+/* Best of at least `min_reps` runs and `min_time` seconds of once(pool, arg),
+ * after a warm-up; {0, 0} when the warm-up fails. */
+static call_time time_best(const bench_env *env, int (*once)(stdcpu_pool *, const void *), const void *arg)
 {
     const int min_reps = env->quick ? 2 : 4;
     const double min_time = env->quick ? 0.05 : 0.4;
     call_time best = {1e30, 1e30};
     double total = 0;
-    if (!run_call(env->pool, c)) /* warm-up */
+    if (!once(env->pool, arg)) /* warm-up */
         return (call_time){0, 0};
     for (int rep = 0; rep < min_reps || total < min_time; rep++) {
         const double t0 = bench_now(), c0 = process_cpu_now();
-        run_call(env->pool, c);
+        once(env->pool, arg);
         const double dt = bench_now() - t0, dc = (process_cpu_now() - c0) / env->threads;
         best.wall = dt < best.wall ? dt : best.wall;
         best.cpu = dc < best.cpu ? dc : best.cpu;
@@ -116,6 +118,9 @@ static call_time time_call(const bench_env *env, const bench_call *c)
     }
     return best;
 }
+
+static int call_once(stdcpu_pool *pool, const void *arg) { return run_call(pool, arg); }
+static call_time time_call(const bench_env *env, const bench_call *c) { return time_best(env, call_once, c); }
 
 typedef struct {
     double wall, cpu; /* G ops per second */
@@ -194,24 +199,10 @@ static void blas_task(void *arg, int ith, int nth)
     }
 }
 
-static call_time time_blas(const bench_env *env, blas_job *j)
+static int blas_once(stdcpu_pool *pool, const void *arg)
 {
-    const int min_reps = env->quick ? 2 : 4;
-    const double min_time = env->quick ? 0.05 : 0.4;
-    call_time best = {1e30, 1e30};
-    double total = 0;
-    stdcpu_pool_run(env->pool, blas_task, j); /* warm-up */
-    for (int rep = 0; rep < min_reps || total < min_time; rep++) {
-        const double t0 = bench_now(), c0 = process_cpu_now();
-        stdcpu_pool_run(env->pool, blas_task, j);
-        const double dt = bench_now() - t0, dc = (process_cpu_now() - c0) / env->threads;
-        best.wall = dt < best.wall ? dt : best.wall;
-        best.cpu = dc < best.cpu ? dc : best.cpu;
-        total += dt;
-        if (rep > 200)
-            break;
-    }
-    return best;
+    stdcpu_pool_run(pool, blas_task, (void *)arg);
+    return 1;
 }
 
 static rate sgemm_rate_for(const bench_env *env, size_t M, size_t K, size_t N,
@@ -226,7 +217,7 @@ static rate sgemm_rate_for(const bench_env *env, size_t M, size_t K, size_t N,
     want = want > units ? units : want;
     j.chunk = (units + want - 1) / want * 16;
     j.n_chunks = (N + j.chunk - 1) / j.chunk;
-    return rate_of(2.0 * (double)M * (double)N * (double)K, time_blas(env, &j));
+    return rate_of(2.0 * (double)M * (double)N * (double)K, time_best(env, blas_once, &j));
 }
 
 static void bench_linear(const bench_env *env, const linear_case *lc)
