@@ -275,7 +275,8 @@ stdcpu_status vmap_gn_affine(vctx *c, const void *x, size_t B, size_t P, size_t 
 /* ---- rows of a virtual input ------------------------------------------------------------ */
 
 typedef struct affine_task {
-    float *y; /* in place */
+    const float *x; /* may equal y */
+    float *y;
     size_t P, C;
     const float *scale, *shift;
 } affine_task;
@@ -286,9 +287,10 @@ static void affine_fn(void *arg, int ith, int nth)
     size_t b, e;
     stdcpu_split_range(t->P, ith, nth, &b, &e);
     for (size_t p = b; p < e; p++) {
+        const float *xr = t->x + p * t->C;
         float *yr = t->y + p * t->C;
         for (size_t ch = 0; ch < t->C; ch++)
-            yr[ch] = yr[ch] * t->scale[ch] + t->shift[ch];
+            yr[ch] = xr[ch] * t->scale[ch] + t->shift[ch];
     }
 }
 
@@ -297,10 +299,16 @@ static stdcpu_status vin_rows(vctx *c, const vin *in, size_t b, size_t r0, size_
 {
     const size_t W = in->W, C = in->C;
     if (in->kind != VIN_UP2) {
-        vmap_load(c, in->x, C, (b * in->H + r0) * W, (r1 - r0) * W, dst);
+        const size_t p0 = (b * in->H + r0) * W;
+        /* f32 maps feed the affine in place of a copy; f16 maps are widened first */
+        const float *src = dst;
+        if (in->kind == VIN_PLAIN || c->f16)
+            vmap_load(c, in->x, C, p0, (r1 - r0) * W, dst);
+        else
+            src = (const float *)in->x + p0 * C;
         if (in->kind == VIN_PLAIN)
             return STDCPU_OK;
-        affine_task t = {.y = dst, .P = (r1 - r0) * W, .C = C, .scale = in->scale + b * C,
+        affine_task t = {.x = src, .y = dst, .P = (r1 - r0) * W, .C = C, .scale = in->scale + b * C,
                          .shift = in->shift + b * C};
         stdcpu_pool_run(c->pool, affine_fn, &t);
         return stdcpu_activation(c->pool, NULL, STDCPU_ELT_SILU, dst, dst, (r1 - r0) * W * C, c->err);
