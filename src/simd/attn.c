@@ -62,6 +62,32 @@ static void f32_attn_online_scalar(const stdcpu_attn_job *job)
     }
 }
 
-void stdcpu_attn_init_scalar(stdcpu_attn_kernels *k) { k->attend = f32_attn_online_scalar; }
+static void f32_softmax_block_q8_scalar(const float *s, size_t n, size_t n_padded, unsigned char xor_byte,
+                                        int8_t *p, float *m, float *l, float *alpha, float *pscale)
+{
+    float mb = s[0];
+    for (size_t j = 1; j < n; j++)
+        if (s[j] > mb)
+            mb = s[j];
+    float sum = 0.0f; /* integers <= 127 n: exact in any order for n < 2^17 */
+    for (size_t j = 0; j < n; j++) {
+        const float w = nearbyintf(127.0f * expf(s[j] - mb));
+        p[j] = (int8_t)((unsigned char)w ^ xor_byte);
+        sum += w;
+    }
+    for (size_t j = n; j < n_padded; j++)
+        p[j] = (int8_t)xor_byte;
+    const float m_new = *m > mb ? *m : mb;
+    *alpha = *m == -INFINITY ? 0.0f : expf(*m - m_new);
+    *pscale = expf(mb - m_new) * (1.0f / 127.0f);
+    *l = *l * *alpha + *pscale * sum;
+    *m = m_new;
+}
 
-int stdcpu_attn_complete(const stdcpu_attn_kernels *k) { return k->attend != NULL; }
+void stdcpu_attn_init_scalar(stdcpu_attn_kernels *k)
+{
+    k->attend = f32_attn_online_scalar;
+    k->softmax_block_q8 = f32_softmax_block_q8_scalar;
+}
+
+int stdcpu_attn_complete(const stdcpu_attn_kernels *k) { return k->attend && k->softmax_block_q8; }

@@ -38,6 +38,20 @@ typedef struct stdcpu_attn_job {
 typedef struct stdcpu_attn_kernels {
     /* Runs one job (any nq; any nk >= 0). */
     void (*attend)(const stdcpu_attn_job *job);
+    /* One key block of the int8 attention's online softmax for one query row
+     * (core/ops_attn_q8.c). s [n] (n >= 1) holds the row's scaled scores for
+     * the block. With mb = max_j s[j] and m' = max(*m, mb):
+     *   p[j]    = nearbyint(127 exp(s[j] - mb)) ^ xor_byte   (0..127: P in int8;
+     *             j < n; p[n .. n_padded) = 0 ^ xor_byte)
+     *   *alpha  = exp(*m - m')                               (0 while *m is -inf)
+     *   *pscale = exp(mb - m') / 127                         (probability = pscale w)
+     *   *l      = *l alpha + pscale sum_j w[j],   *m = m'    (w = the rounded weights)
+     * The sum is over the ROUNDED weights, so the weights the int8 P.V applies
+     * sum to l exactly and the output stays a convex combination of V rows.
+     * Scaling by the block's own max (not the running one) keeps 7 bits for
+     * every block, however far below the row's maximum it lies. */
+    void (*softmax_block_q8)(const float *s, size_t n, size_t n_padded, unsigned char xor_byte, int8_t *p,
+                             float *m, float *l, float *alpha, float *pscale);
 } stdcpu_attn_kernels;
 
 /* Scratch a job needs for head dimension d (same bound for every ISA). */

@@ -8,4 +8,8 @@
 #define ATTN_NV 2
 #include "simd/attn_tmpl.h"
 
-void stdcpu_attn_init_avx2(stdcpu_attn_kernels *k) { k->attend = VF_FN(f32_attn_flash_q64k64); }
+void stdcpu_attn_init_avx2(stdcpu_attn_kernels *k)
+{
+    k->attend = VF_FN(f32_attn_flash_q64k64);
+    k->softmax_block_q8 = VF_FN(f32_softmax_block_q8);
+}

@@ -238,3 +238,55 @@ static void VF_FN(f32_attn_flash_q64k64)(const stdcpu_attn_job *job)
         }
     }
 }
+
+/* The int8 attention's online-softmax step (contract in simd/attn.h).
+ * The weights are rounded to 1/127 of the block maximum, so exp needs no
+ * more than ~1e-4 relative accuracy: 127 exp(s - mb) = 2^x with
+ * x = (s - mb) log2 e + log2 127 <= 6.99, as 2^round(x) times a degree-4
+ * Taylor 2^f on |f| <= 1/2 (relative error <= 4.3e-5, i.e. <= 0.0055 of a
+ * weight unit: a rounding differs from the libm reference's for ~1% of
+ * the weights, by one unit). Half the work of vf_exp; this loop is the
+ * int8 attention's largest non-GEMM cost. The rounded weights are small
+ * integers, so their f32 sum is exact in any order. */
+static void VF_FN(f32_softmax_block_q8)(const float *s, size_t n, size_t n_padded, unsigned char xor_byte,
+                                        int8_t *pq, float *m, float *l, float *alpha, float *pscale)
+{
+    size_t j = 0;
+    vf mx = vf_set1(-INFINITY);
+    for (; j + VF_N <= n; j += VF_N)
+        mx = vf_max(mx, vf_load(s + j));
+    float mb = vf_hmax(mx);
+    for (; j < n; j++)
+        if (s[j] > mb)
+            mb = s[j];
+    const float log2e = 1.44269504088896341f;
+    const vf vl2e = vf_set1(log2e), voff = vf_set1(6.98868468677216585f - mb * log2e), lo = vf_set1(-30.0f);
+    const vf c1 = vf_set1(0.693147180559945f), c2 = vf_set1(0.240226506959101f),
+             c3 = vf_set1(0.0555041086648216f), c4 = vf_set1(0.00961812910762848f), one = vf_set1(1.0f);
+    vf vsum = vf_zero();
+    for (j = 0; j + VF_N <= n; j += VF_N) {
+        /* below 2^-30 the weight rounds to 0 anyway; the clamp keeps 2^n normal */
+        const vf x = vf_max(vf_fma(vf_load(s + j), vl2e, voff), lo);
+        const vf k = vf_round(x), f = vf_sub(x, k);
+        vf p = vf_fma(c4, f, c3);
+        p = vf_fma(p, f, c2);
+        p = vf_fma(p, f, c1);
+        p = vf_fma(p, f, one);
+        const vf u = vf_round(vf_mul(p, vf_pow2i(k)));
+        vf_store_i8(pq + j, u, xor_byte);
+        vsum = vf_add(vsum, u);
+    }
+    float sum = vf_hsum(vsum);
+    for (; j < n; j++) {
+        const float w = nearbyintf(127.0f * expf(s[j] - mb));
+        pq[j] = (int8_t)((unsigned char)w ^ xor_byte);
+        sum += w;
+    }
+    for (; j < n_padded; j++)
+        pq[j] = (int8_t)xor_byte;
+    const float m_new = *m > mb ? *m : mb;
+    *alpha = *m == -INFINITY ? 0.0f : expf(*m - m_new);
+    *pscale = expf(mb - m_new) * (1.0f / 127.0f);
+    *l = *l * *alpha + *pscale * sum;
+    *m = m_new;
+}

@@ -75,6 +75,14 @@ static inline void vf_store_f16(uint16_t *p, vf v)
 {
     _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
+/* VF_N int8 bytes from lanes holding integers in [-127, 127], XOR x. */
+static inline void vf_store_i8(int8_t *p, vf v, unsigned char x)
+{
+    const __m256i i = _mm256_cvtps_epi32(v);
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    const __m128i b = _mm_xor_si128(_mm_packs_epi16(w, w), _mm_set1_epi8((char)x));
+    _mm_storel_epi64((__m128i *)p, b);
+}
 static inline vf vf_load_bf16(const uint16_t *p)
 {
     const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));

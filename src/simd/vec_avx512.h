@@ -58,6 +58,12 @@ static inline void vf_store_f16(uint16_t *p, vf v)
 {
     _mm256_storeu_si256((__m256i *)p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
+/* VF_N int8 bytes from lanes holding integers in [-127, 127], XOR x. */
+static inline void vf_store_i8(int8_t *p, vf v, unsigned char x)
+{
+    const __m128i b = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v));
+    _mm_storeu_si128((__m128i *)p, _mm_xor_si128(b, _mm_set1_epi8((char)x)));
+}
 static inline vf vf_load_bf16(const uint16_t *p)
 {
     const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));

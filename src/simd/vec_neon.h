@@ -55,6 +55,14 @@ static inline float vf_hsum(vf v) { return vaddvq_f32(v); }
 static inline float vf_hmax(vf v) { return vmaxvq_f32(v); }
 static inline vf vf_load_f16(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 static inline void vf_store_f16(uint16_t *p, vf v) { vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v))); }
+/* VF_N int8 bytes from lanes holding integers in [-127, 127], XOR x. */
+static inline void vf_store_i8(int8_t *p, vf v, unsigned char x)
+{
+    const int16x4_t w = vqmovn_s32(vcvtnq_s32_f32(v));
+    const int8x8_t b = veor_s8(vqmovn_s16(vcombine_s16(w, w)), vdup_n_s8((int8_t)x));
+    const int32_t lanes = vget_lane_s32(vreinterpret_s32_s8(b), 0);
+    memcpy(p, &lanes, 4);
+}
 static inline vf vf_load_bf16(const uint16_t *p)
 {
     return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
