@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "base/mem.h"
+#include "core/ops_attn_q8.h"
 
 /* Below this many elements per thread, extra threads cost more than they save. */
 #define ELEMS_PER_THREAD_MIN 16384
@@ -120,6 +121,14 @@ stdcpu_status stdcpu_attention(stdcpu_pool *pool, const stdcpu_kernels *kern,
     if (!isfinite(a.scale))
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "attention: scale is not finite");
 
+    /* q.k and p.v: 2 x 2 x Tq x Tk x d per (batch, head); causal runs do about half */
+    const uint64_t full = (uint64_t)4 * a.batch * a.heads * a.tq * a.tk * d;
+    if (a.int8 && a.tk > 0) {
+        STDCPU_TRY(stdcpu_attention_q8_run(pool, pick(kern), &a, err));
+        stdcpu_pool_add_ops(pool, full);
+        return STDCPU_OK;
+    }
+
     attn_task t = {.a = &a, .k = &pick(kern)->attn, .per_thread = attn_per_thread(d)};
     t.qtiles = (a.tq + STDCPU_ATTN_QTILE - 1) / STDCPU_ATTN_QTILE;
     if (stdcpu_mul_size(a.batch * a.heads, t.qtiles, &t.items) != 0)
@@ -140,8 +149,6 @@ stdcpu_status stdcpu_attention(stdcpu_pool *pool, const stdcpu_kernels *kern,
     }
     stdcpu_pool_run_n(pool, nth, attn_worker, &t);
     stdcpu_aligned_free(owned);
-    /* q.k and p.v: 2 x 2 x Tq x Tk x d per (batch, head); causal runs do about half */
-    const uint64_t full = (uint64_t)4 * a.batch * a.heads * a.tq * a.tk * d;
     stdcpu_pool_add_ops(pool, a.causal ? full / 2 : full);
     return STDCPU_OK;
 }

@@ -41,6 +41,11 @@ typedef struct stdcpu_attention_desc {
     float scale;                   /* 1/sqrt(d) for the usual attention */
     int causal;                    /* CLIP text: key j > query i excluded (needs tq <= tk) */
     const float *key_bias;         /* [B, tk] additive mask (0 / -inf) or NULL */
+    /* Nonzero: Q.K^T and P.V in int8 on the q8 GEMM kernels (core/ops_attn_q8.c):
+     * several times faster, ~1-3% relative error against f32 attention
+     * (tests/test_attn_q8.c states the bounds). Needs f32 k / v, no key_bias,
+     * not causal; head_dim <= 512. Allocates its own scratch. */
+    int int8;
     /* Optional caller scratch (64-byte aligned) of at least
      * stdcpu_attention_scratch_floats(desc, threads) floats; NULL = allocate. */
     float *scratch;

@@ -1,0 +1,334 @@
+/* Int8 attention (stdcpu_attention with desc->int8): Q.K^T and P.V run on
+ * the q8 GEMM micro-kernels of the dispatch table, the online softmax in f32
+ * between them (SageAttention-style, with an int8 P.V as well).
+ *
+ * Why: at 4096 tokens SD1.5's self-attention (8 heads of 40) is about half of
+ * an int8 UNet pass when it runs in f32; the GEMM kernels run 3-4x faster in
+ * int8 than f32 on VNNI / dotprod machines.
+ *
+ * Quantisation (all symmetric, q in [-127, 127]):
+ *   Q  per query row, the softmax scale folded into its scale;
+ *   K  per key row, after subtracting the per-channel mean of K over the
+ *      keys: q.(k - mean) differs from q.k by a per-query constant, which the
+ *      softmax ignores, and the centred rows use their 8 bits far better;
+ *   P  per (query row, key block of Q8A_KB) with 7 bits: 127 exp(s - block
+ *      max) rounded (simd/attn.h softmax_block_q8), so blocks far below the
+ *      row's maximum keep their precision;
+ *   V  per (key block, channel).
+ * K and V are quantised and packed (16c4, like weights) once per (batch,
+ * head) before the query tiles run; every query tile is then independent,
+ * so results do not depend on the thread count. */
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "base/mem.h"
+#include "core/ops_attn_q8.h"
+
+#define Q8A_QT 64  /* query rows per work item */
+#define Q8A_KB 256 /* keys per block: one block's S rows (64 KiB) stay in L2 */
+
+typedef struct {
+    const stdcpu_attention_desc *a;
+    const stdcpu_kernels *kern;
+    size_t d, dp, d16;           /* head dim, rounded to 4 (Q/K bytes), to 16 (V panels) */
+    size_t nk16, nblk;           /* keys rounded to 16; key blocks */
+    size_t kpack_bytes, vblk_bytes;
+    /* per (batch, head) bh, all 64-byte aligned: */
+    int8_t *kpack;   /* [BH][kpack_bytes]  K: N = keys, K-dim = dp (16c4) */
+    int32_t *ksum;   /* [BH][nk16] */
+    float *kscale;   /* [BH][nk16] per-key scales, 0 padded */
+    int8_t *vpack;   /* [BH][nblk][vblk_bytes]  V block: N = d, K-dim = keys of the block */
+    int32_t *vsum;   /* [BH][nblk][d16] */
+    float *vscale;   /* [BH][nblk][d16] per-channel scales of the block, 0 padded */
+    /* per thread */
+    unsigned char *thread_mem;
+    size_t per_thread;
+    size_t qtiles, items;
+    atomic_size_t next;
+} q8a_task;
+
+/* Per-thread scratch layout (bytes, each part 64-aligned). */
+typedef struct {
+    int8_t *qq;     /* [QT][dp] quantised Q rows (XOR the kernel's q8_a_xor) */
+    float *qsc;     /* [QT] Q scales x softmax scale */
+    float *s;       /* [QT][KB] scores, then rounded weights */
+    int8_t *p;      /* [QT][KB] P in int8 */
+    float *o;       /* [QT][d16] output accumulator */
+    float *m, *l, *alpha, *pscale; /* [QT] each */
+    float *row;     /* [d] f32 staging for K / V quantisation */
+} q8a_scratch;
+
+static size_t part(size_t *off, size_t bytes)
+{
+    const size_t at = *off;
+    *off += stdcpu_round_up(bytes, 64);
+    return at;
+}
+
+static size_t scratch_layout(const q8a_task *t, unsigned char *base, q8a_scratch *sc)
+{
+    const size_t QT = Q8A_QT, KB = Q8A_KB;
+    size_t off = 0;
+    const size_t oqq = part(&off, QT * t->dp), oqsc = part(&off, QT * 4), os = part(&off, QT * KB * 4),
+                 op = part(&off, QT * KB), oo = part(&off, QT * t->d16 * 4), om = part(&off, 4 * QT * 4),
+                 orow = part(&off, t->d * 4);
+    if (base) {
+        sc->qq = (int8_t *)(base + oqq);
+        sc->qsc = (float *)(base + oqsc);
+        sc->s = (float *)(base + os);
+        sc->p = (int8_t *)(base + op);
+        sc->o = (float *)(base + oo);
+        sc->m = (float *)(base + om);
+        sc->l = sc->m + QT;
+        sc->alpha = sc->l + QT;
+        sc->pscale = sc->alpha + QT;
+        sc->row = (float *)(base + orow);
+    }
+    return off;
+}
+
+/* ---- K / V preparation, one (batch, head) at a time ------------------------ */
+
+static void prep_head(q8a_task *t, size_t bh, const q8a_scratch *sc)
+{
+    const stdcpu_attention_desc *a = t->a;
+    const stdcpu_gemm_kernels *g = &t->kern->gemm;
+    const size_t d = t->d, dp = t->dp, d16 = t->d16, nk = a->tk, h = bh % a->heads, b = bh / a->heads;
+    const float *k = a->k + b * nk * a->k_stride + h * d;
+    const float *v = a->v + b * nk * a->v_stride + h * d;
+    float *row = sc->row; /* [d] staging */
+    int8_t q4[4][512];    /* quantised rows before packing */
+
+    /* K: centre each channel over the keys (any vector subtracted from every
+     * key leaves the softmax unchanged, so f32 sums are precise enough), one
+     * scale per key, packed 16c4: panel j/16, group c/4, lane j%16. */
+    float kmean[512];
+    for (size_t c = 0; c < d; c++)
+        kmean[c] = 0.0f;
+    for (size_t j = 0; j < nk; j++)
+        for (size_t c = 0; c < d; c++)
+            kmean[c] += k[j * a->k_stride + c];
+    for (size_t c = 0; c < d; c++)
+        kmean[c] /= (float)nk;
+    int8_t *kp = t->kpack + bh * t->kpack_bytes;
+    int32_t *ksum = t->ksum + bh * t->nk16;
+    float *ks = t->kscale + bh * t->nk16;
+    memset(kp, 0, t->kpack_bytes);
+    memset(ksum, 0, t->nk16 * sizeof *ksum);
+    memset(ks, 0, t->nk16 * sizeof *ks);
+    for (size_t j = 0; j < nk; j++) {
+        for (size_t c = 0; c < d; c++)
+            row[c] = k[j * a->k_stride + c] - kmean[c];
+        float s, inv;
+        stdcpu_q8_scale_for(g->f32_absmax(row, d), &s, &inv);
+        ks[j] = s;
+        g->q8_quantize(row, d, dp, inv, 0, q4[0]);
+        int8_t *panel = kp + j / 16 * dp * 16 + j % 16 * 4;
+        int32_t sum = 0;
+        for (size_t c = 0; c < dp; c += 4) {
+            memcpy(panel + c * 16, q4[0] + c, 4);
+            sum += q4[0][c] + q4[0][c + 1] + q4[0][c + 2] + q4[0][c + 3];
+        }
+        ksum[j] = sum;
+    }
+
+    /* V: per key block, one scale per channel; 16c4 with the keys as the
+     * reduction: panel c/16, group j/4, lane c%16, byte j%4 (four keys'
+     * bytes of a channel are one 32-bit store). */
+    for (size_t bi = 0; bi < t->nblk; bi++) {
+        const size_t j0 = bi * Q8A_KB, nkb = nk - j0 < Q8A_KB ? nk - j0 : Q8A_KB;
+        const size_t kcb = stdcpu_round_up(nkb, 4);
+        float *vs = t->vscale + (bh * t->nblk + bi) * d16;
+        int32_t *vsum = t->vsum + (bh * t->nblk + bi) * d16;
+        int8_t *vp = t->vpack + (bh * t->nblk + bi) * t->vblk_bytes;
+        float mx[512], inv[512];
+        for (size_t c = 0; c < d; c++)
+            mx[c] = 0.0f;
+        for (size_t j = 0; j < nkb; j++) {
+            const float *vr = v + (j0 + j) * a->v_stride;
+            for (size_t c = 0; c < d; c++) {
+                const float x = fabsf(vr[c]);
+                mx[c] = x > mx[c] ? x : mx[c]; /* NaN ignored, like f32_absmax */
+            }
+        }
+        memset(vs, 0, d16 * sizeof *vs);
+        memset(vsum, 0, d16 * sizeof *vsum);
+        for (size_t c = 0; c < d; c++)
+            stdcpu_q8_scale_for(mx[c], &vs[c], &inv[c]);
+        memset(vp, 0, d16 / 16 * kcb * 16);
+        for (size_t j = 0; j < nkb; j += 4) {
+            const size_t nj = nkb - j < 4 ? nkb - j : 4;
+            for (size_t r = 0; r < 4; r++) {
+                if (r >= nj) {
+                    memset(q4[r], 0, d);
+                    continue;
+                }
+                const float *vr = v + (j0 + j + r) * a->v_stride;
+                for (size_t c = 0; c < d; c++)
+                    row[c] = vr[c] * inv[c];
+                g->q8_quantize(row, d, d, 1.0f, 0, q4[r]);
+            }
+            int8_t *grp = vp + j / 4 * 64;
+            for (size_t c = 0; c < d; c++) {
+                const int8_t four[4] = {q4[0][c], q4[1][c], q4[2][c], q4[3][c]};
+                memcpy(grp + c / 16 * kcb * 16 + c % 16 * 4, four, 4);
+                vsum[c] += four[0] + four[1] + four[2] + four[3];
+            }
+        }
+    }
+}
+
+static void prep_worker(void *arg, int ith, int nth)
+{
+    q8a_task *t = arg;
+    q8a_scratch sc;
+    scratch_layout(t, t->thread_mem + (size_t)ith * t->per_thread, &sc);
+    const size_t BH = t->a->batch * t->a->heads;
+    for (size_t bh = (size_t)ith; bh < BH; bh += (size_t)nth)
+        prep_head(t, bh, &sc);
+}
+
+/* ---- query tiles -------------------------------------------------------------- */
+
+static void run_tile(q8a_task *t, size_t b, size_t h, size_t q0, const q8a_scratch *sc)
+{
+    const stdcpu_attention_desc *a = t->a;
+    const stdcpu_kernels *kn = t->kern;
+    const stdcpu_gemm_kernels *g = &kn->gemm;
+    const size_t d = t->d, dp = t->dp, d16 = t->d16, nk = a->tk, KB = Q8A_KB;
+    const size_t mr = g->q8_mr, nr = g->q8_nr, bh = b * a->heads + h;
+    const size_t nq = a->tq - q0 < Q8A_QT ? a->tq - q0 : Q8A_QT;
+    const unsigned char ax = g->q8_a_xor;
+    const int8_t *rows[STDCPU_Q8_MR_MAX];
+
+    for (size_t i = 0; i < nq; i++) {
+        const float *q = a->q + (b * a->tq + q0 + i) * a->q_stride + h * d;
+        float s, inv;
+        stdcpu_q8_scale_for(g->f32_absmax(q, d), &s, &inv);
+        sc->qsc[i] = s * a->scale;
+        g->q8_quantize(q, d, dp, inv, ax, sc->qq + i * dp);
+        sc->m[i] = -INFINITY;
+        sc->l[i] = 0.0f;
+    }
+    memset(sc->o, 0, nq * d16 * sizeof(float));
+
+    const int8_t *kp = t->kpack + bh * t->kpack_bytes;
+    const int32_t *ksum = t->ksum + bh * t->nk16;
+    const float *ksc = t->kscale + bh * t->nk16;
+    for (size_t bi = 0; bi < t->nblk; bi++) {
+        const size_t j0 = bi * KB, nkb = nk - j0 < KB ? nk - j0 : KB, kcb = stdcpu_round_up(nkb, 4);
+        /* S [nq][nkb] = (Q . K^T) x q scale x k scale */
+        for (size_t i0 = 0; i0 < nq; i0 += mr) {
+            const size_t m = nq - i0 < mr ? nq - i0 : mr;
+            for (size_t r = 0; r < m; r++)
+                rows[r] = sc->qq + (i0 + r) * dp;
+            for (size_t jj = 0; jj < nkb; jj += nr) {
+                const size_t nc = nkb - jj < nr ? nkb - jj : nr;
+                const stdcpu_q8_epilogue ep = {.a_scale = sc->qsc + i0, .a_scale_stride = 1,
+                                               .w_scale = ksc + j0 + jj};
+                g->q8_igemm(m, nc, dp, 1, rows, kp + (j0 + jj) / 16 * dp * 16, ksum + j0 + jj,
+                            sc->s + i0 * KB + jj, KB, &ep);
+            }
+        }
+        /* online softmax; P in int8; the accumulator rescaled to the new max */
+        for (size_t i = 0; i < nq; i++) {
+            kn->attn.softmax_block_q8(sc->s + i * KB, nkb, kcb, ax, sc->p + i * KB, sc->m + i, sc->l + i,
+                                      sc->alpha + i, sc->pscale + i);
+            const float al = sc->alpha[i];
+            float *orow = sc->o + i * d16;
+            for (size_t c = 0; c < d; c++)
+                orow[c] *= al;
+        }
+        /* O [nq][d] += (P . V) x p scale x v scale, accumulated in place */
+        const int8_t *vp = t->vpack + (bh * t->nblk + bi) * t->vblk_bytes;
+        const int32_t *vsum = t->vsum + (bh * t->nblk + bi) * d16;
+        const float *vsc = t->vscale + (bh * t->nblk + bi) * d16;
+        for (size_t i0 = 0; i0 < nq; i0 += mr) {
+            const size_t m = nq - i0 < mr ? nq - i0 : mr;
+            for (size_t r = 0; r < m; r++)
+                rows[r] = sc->p + (i0 + r) * KB;
+            for (size_t c0 = 0; c0 < d; c0 += nr) {
+                const size_t nc = d - c0 < nr ? d - c0 : nr;
+                float *oc = sc->o + i0 * d16 + c0;
+                const stdcpu_q8_epilogue ep = {.a_scale = sc->pscale + i0, .a_scale_stride = 1,
+                                               .w_scale = vsc + c0, .residual = oc, .residual_stride = d16};
+                g->q8_igemm(m, nc, kcb, 1, rows, vp + c0 / 16 * kcb * 16, vsum + c0, oc, d16, &ep);
+            }
+        }
+    }
+    for (size_t i = 0; i < nq; i++) {
+        float *o = a->o + (b * a->tq + q0 + i) * a->o_stride + h * d;
+        const float inv = sc->l[i] > 0.0f ? 1.0f / sc->l[i] : 0.0f;
+        for (size_t c = 0; c < d; c++)
+            o[c] = sc->o[i * d16 + c] * inv;
+    }
+}
+
+static void tile_worker(void *arg, int ith, int nth)
+{
+    (void)nth;
+    q8a_task *t = arg;
+    q8a_scratch sc;
+    scratch_layout(t, t->thread_mem + (size_t)ith * t->per_thread, &sc);
+    for (;;) {
+        const size_t it = atomic_fetch_add(&t->next, 1);
+        if (it >= t->items)
+            break;
+        const size_t tile = it % t->qtiles, bh = it / t->qtiles;
+        run_tile(t, bh / t->a->heads, bh % t->a->heads, tile * Q8A_QT, &sc);
+    }
+}
+
+stdcpu_status stdcpu_attention_q8_run(stdcpu_pool *pool, const stdcpu_kernels *kern,
+                                      const stdcpu_attention_desc *a, stdcpu_error *err)
+{
+    if (!a->k || !a->v || a->key_bias || a->causal)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG,
+                           "attention: int8 needs f32 K/V and no mask (no key_bias, not causal)");
+    if (a->head_dim > 512)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "attention: int8 supports head_dim <= 512, not %zu",
+                           a->head_dim);
+    q8a_task t;
+    memset(&t, 0, sizeof t);
+    t.a = a;
+    t.kern = kern;
+    t.d = a->head_dim;
+    t.dp = stdcpu_round_up(t.d, 4);
+    t.d16 = stdcpu_round_up(t.d, 16);
+    t.nk16 = stdcpu_round_up(a->tk, 16);
+    t.nblk = (a->tk + Q8A_KB - 1) / Q8A_KB;
+    t.kpack_bytes = stdcpu_round_up(stdcpu_q8_packed_bytes(a->tk, 1, t.dp), 64);
+    t.vblk_bytes = stdcpu_round_up(stdcpu_q8_packed_bytes(t.d, 1, Q8A_KB), 64);
+    t.qtiles = (a->tq + Q8A_QT - 1) / Q8A_QT;
+    const size_t BH = a->batch * a->heads;
+    t.items = BH * t.qtiles;
+    t.per_thread = scratch_layout(&t, NULL, NULL);
+    int nth = pool ? stdcpu_pool_threads(pool) : 1;
+
+    /* One allocation: the shared K/V packs, then each thread's scratch. */
+    size_t off = 0, total;
+    const size_t okp = part(&off, BH * t.kpack_bytes), oks = part(&off, BH * t.nk16 * 4),
+                 okc = part(&off, BH * t.nk16 * 4), ovp = part(&off, BH * t.nblk * t.vblk_bytes),
+                 ovs = part(&off, BH * t.nblk * t.d16 * 4), ovc = part(&off, BH * t.nblk * t.d16 * 4);
+    if (stdcpu_mul_size(t.per_thread, (size_t)nth, &total) != 0 || off > SIZE_MAX - total)
+        return stdcpu_fail(err, STDCPU_ERR_LIMIT, "attention: int8 scratch too large");
+    unsigned char *mem = stdcpu_aligned_alloc(off + total);
+    if (!mem)
+        return stdcpu_fail(err, STDCPU_ERR_NOMEM, "attention: no memory for %zu bytes of int8 scratch",
+                           off + total);
+    t.kpack = (int8_t *)(mem + okp);
+    t.ksum = (int32_t *)(mem + oks);
+    t.kscale = (float *)(mem + okc);
+    t.vpack = (int8_t *)(mem + ovp);
+    t.vsum = (int32_t *)(mem + ovs);
+    t.vscale = (float *)(mem + ovc);
+    t.thread_mem = mem + off;
+    atomic_init(&t.next, 0);
+
+    stdcpu_pool_run_n(pool, (size_t)nth > BH ? (int)BH : nth, prep_worker, &t);
+    stdcpu_pool_run_n(pool, (size_t)nth > t.items ? (int)t.items : nth, tile_worker, &t);
+    stdcpu_aligned_free(mem);
+    return STDCPU_OK;
+}
