@@ -503,6 +503,7 @@ stdcpu_status stdcpu_unet_load(stdcpu_unet **out, const stdcpu_wsrc *w, stdcpu_p
     if (!u)
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory");
     u->prec = p;
+    u->attn_prec = p;
     stdcpu_status s = unet_build(u, stdcpu_wsrc_config(w), err);
     if (s == STDCPU_OK)
         s = load_all(u, w, err);
@@ -687,3 +688,5 @@ stdcpu_status stdcpu_unet_plan_config(const stdcpu_json *config, size_t batch, s
     unet_release(&u);
     return s;
 }
+
+void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p) { u->attn_prec = p; }

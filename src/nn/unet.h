@@ -38,6 +38,13 @@ typedef struct stdcpu_unet_info {
 } stdcpu_unet_info;
 void stdcpu_unet_get_info(const stdcpu_unet *u, stdcpu_unet_info *info);
 
+/* Precision of the attention itself (Q.K^T, softmax, P.V); the default is
+ * the weights' precision. int8 runs attentions over >= 512 keys on the int8
+ * GEMM kernels (core/ops_attn_q8.c: 1.6-1.9x faster at 1024-4096 tokens,
+ * ~1-2% relative error on an attention output); f32 is the reference path
+ * (and the baseline the benchmark compares int8 against in the same run). */
+void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p);
+
 /* ---- IP-Adapter ---------------------------------------------------------- */
 
 /* Loads ip_adapter.{n}.to_k_ip / to_v_ip (n = 1, 3, 5, ... in attn_processors

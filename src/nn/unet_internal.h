@@ -79,6 +79,7 @@ typedef struct unet_cfg {
 struct stdcpu_unet {
     unet_cfg cfg;
     stdcpu_precision prec;
+    stdcpu_precision attn_prec; /* of the attention op itself (default: prec) */
     int has_weights;
     stdcpu_conv2d_weight conv_in, conv_out;
     stdcpu_linear_weight time_1, time_2, add_1, add_2;
