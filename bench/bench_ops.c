@@ -6,7 +6,9 @@
  * machine is shared: that one is the stabler figure); peak_frac and
  * vs_scalar use gops_cpu, like bench_gemm.c.
  * attention: gops = GFLOP/s (4 * Tq * Tk * d * heads per call), peak_frac
- * against the measured f32 FMA peak; norms / element-wise: gops = GB/s of
+ * against the measured f32 FMA peak; attn_q8 (int8 Q.K^T and P.V, the
+ * UNet's attention for int8 models): the same op count, peak_frac against
+ * the ISA's measured int8 peak; norms / element-wise: gops = GB/s of
  * the minimal traffic (every input read once, every output written once),
  * peak_frac against the measured streaming bandwidth. Peaks of 0 (not
  * measured) give 0 fractions. The scalar run of the big attention cases
@@ -22,7 +24,7 @@
 #include "core/ops_nn.h"
 #include "simd/dispatch.h"
 
-typedef enum { OP_ATTN, OP_GROUPNORM, OP_LAYERNORM, OP_GEGLU, OP_SILU } op_kind;
+typedef enum { OP_ATTN, OP_ATTN_Q8, OP_GROUPNORM, OP_LAYERNORM, OP_GEGLU, OP_SILU } op_kind;
 
 typedef struct {
     const char *name;
@@ -39,12 +41,13 @@ static double run_once(const bench_env *env, const stdcpu_kernels *kern, const o
                        const ops_buffers *bf, size_t heads)
 {
     switch (c->op) {
-    case OP_ATTN: {
+    case OP_ATTN:
+    case OP_ATTN_Q8: {
         const size_t C = c->c * c->d; /* row width: all heads */
         stdcpu_attention_desc a = {.batch = 1, .heads = heads, .head_dim = c->c, .tq = c->a, .tk = c->b,
                                    .q = bf->q, .k = bf->k, .v = bf->v, .o = bf->y, .q_stride = C,
                                    .k_stride = C, .v_stride = C, .o_stride = C,
-                                   .scale = 1.0f / sqrtf((float)c->c)};
+                                   .scale = 1.0f / sqrtf((float)c->c), .int8 = c->op == OP_ATTN_Q8};
         stdcpu_attention(env->pool, kern, &a, NULL);
         return 4.0 * (double)c->a * (double)c->b * (double)c->c * (double)heads * 1e-9;
     }
@@ -117,6 +120,9 @@ void bench_ops_suite(const bench_env *env)
         {"attn_self_sd15", OP_ATTN, 4096, 4096, 40, 8},
         {"attn_cross_sdxl", OP_ATTN, 4096, 77, 64, 10},
         {"attn_cross_sd15", OP_ATTN, 4096, 77, 40, 8},
+        {"attn_q8_self_sdxl", OP_ATTN_Q8, 4096, 4096, 64, 10},
+        {"attn_q8_self_sd15", OP_ATTN_Q8, 4096, 4096, 40, 8},
+        {"attn_q8_cross_sd15", OP_ATTN_Q8, 4096, 77, 40, 8},
         {"groupnorm_silu", OP_GROUPNORM, 4096, 640, 32, 0},
         {"groupnorm_silu", OP_GROUPNORM, 4096, 320, 32, 0},
         {"layernorm", OP_LAYERNORM, 4096, 640, 0, 0},
@@ -138,10 +144,10 @@ void bench_ops_suite(const bench_env *env)
     }
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         const ops_case *c = &cases[ci];
-        if (env->quick && (ci == 1 || ci == 3 || ci == 5))
+        if (env->quick && (ci == 1 || ci == 3 || ci == 4 || ci == 6 || ci == 8))
             continue;
         char shape[96];
-        if (c->op == OP_ATTN)
+        if (c->op == OP_ATTN || c->op == OP_ATTN_Q8)
             snprintf(shape, sizeof shape, "Tq%zu_Tk%zu_d%zu_h%zu", c->a, c->b, c->c, c->d);
         else if (c->op == OP_GROUPNORM)
             snprintf(shape, sizeof shape, "64x64x%zu_G%zu", c->b, c->c);
@@ -153,11 +159,13 @@ void bench_ops_suite(const bench_env *env)
             if (!kern)
                 continue;
             /* the scalar attention at 4096 keys: one head is enough for a rate */
-            const size_t heads = c->op == OP_ATTN && isa == STDCPU_ISA_SCALAR && c->b > 1000 ? 1 : c->d;
+            const size_t heads = c->op <= OP_ATTN_Q8 && isa == STDCPU_ISA_SCALAR && c->b > 1000 ? 1 : c->d;
             const rates r = measure(env, kern, c, &bf, heads);
             if (isa == STDCPU_ISA_SCALAR)
                 scalar_rate = r.cpu;
-            const double peak = c->op == OP_ATTN ? env->peak_f32_gflops : env->mem_bw_gbs;
+            const double peak = c->op == OP_ATTN      ? env->peak_f32_gflops
+                                : c->op == OP_ATTN_Q8 ? env->peak_i8_gops[isa]
+                                                      : env->mem_bw_gbs;
             printf("BENCH kernel=%s isa=%s shape=%s threads=%d gops=%.2f peak_frac=%.3f vs_scalar=%.2f "
                    "gops_cpu=%.2f\n",
                    c->name, stdcpu_isa_name((stdcpu_isa)isa), shape, env->threads, r.wall,
