@@ -20,6 +20,17 @@ typedef struct bench_env {
 
 double bench_now(void); /* monotonic seconds */
 
+/* Hypervisor steal over a timed region: the share of all CPUs' time during
+ * which this VM was runnable but not running (the `steal` column of
+ * /proc/stat). On a shared VM it is what moves absolute times (and a peak
+ * measured at another moment); lines with a high steal compare badly. */
+typedef struct bench_steal {
+    unsigned long long steal, total;
+    int ok;
+} bench_steal;
+bench_steal bench_steal_now(void);
+double bench_steal_frac(bench_steal since); /* -1 when /proc/stat is unreadable */
+
 /* Fills the peak fields of env. */
 void bench_measure_peaks(bench_env *env);
 
