@@ -504,6 +504,7 @@ stdcpu_status stdcpu_unet_load(stdcpu_unet **out, const stdcpu_wsrc *w, stdcpu_p
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory");
     u->prec = p;
     u->attn_prec = p;
+    u->attn_int8_min_keys = STDCPU_UNET_ATTN_INT8_MIN_KEYS;
     stdcpu_status s = unet_build(u, stdcpu_wsrc_config(w), err);
     if (s == STDCPU_OK)
         s = load_all(u, w, err);
@@ -689,4 +690,8 @@ stdcpu_status stdcpu_unet_plan_config(const stdcpu_json *config, size_t batch, s
     return s;
 }
 
-void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p) { u->attn_prec = p; }
+void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p, size_t int8_min_keys)
+{
+    u->attn_prec = p;
+    u->attn_int8_min_keys = int8_min_keys;
+}

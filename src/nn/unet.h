@@ -38,12 +38,16 @@ typedef struct stdcpu_unet_info {
 } stdcpu_unet_info;
 void stdcpu_unet_get_info(const stdcpu_unet *u, stdcpu_unet_info *info);
 
-/* Precision of the attention itself (Q.K^T, softmax, P.V); the default is
- * the weights' precision. int8 runs attentions over >= 512 keys on the int8
- * GEMM kernels (core/ops_attn_q8.c: 1.6-1.9x faster at 1024-4096 tokens,
- * ~1-2% relative error on an attention output); f32 is the reference path
- * (and the baseline the benchmark compares int8 against in the same run). */
-void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p);
+/* Precision of the attention itself (Q.K^T, softmax, P.V). int8 runs the
+ * attentions over >= int8_min_keys keys on the int8 GEMM kernels
+ * (core/ops_attn_q8.c, docs/int8-attention.md: 1.6-1.9x faster at 1024-4096
+ * tokens, ~1-2% relative error on an attention output) and the others in
+ * f32; f32 runs all in f32 (the reference, and the baseline the benchmark
+ * compares int8 against in the same run). Default: the weights' precision,
+ * with int8_min_keys = STDCPU_UNET_ATTN_INT8_MIN_KEYS; below that, packing
+ * K and V costs about what the int8 products save. */
+#define STDCPU_UNET_ATTN_INT8_MIN_KEYS 512
+void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p, size_t int8_min_keys);
 
 /* ---- IP-Adapter ---------------------------------------------------------- */
 

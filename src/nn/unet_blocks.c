@@ -188,9 +188,6 @@ static stdcpu_status resnet(fwd *f, const unet_resnet *r, float *x, int consume_
     return STDCPU_OK;
 }
 
-/* Attentions over fewer keys than this stay f32 in int8 models. */
-#define UNET_ATTN_INT8_MIN_KEYS 512
-
 /* o [B*tq, C] = multi-head attention of q over (k, v) rows. */
 static stdcpu_status attend(fwd *f, size_t heads, size_t d, size_t tq, size_t tk, const float *q, size_t qs,
                             const float *k, const float *v, size_t kvs, float *o)
@@ -211,12 +208,9 @@ static stdcpu_status attend(fwd *f, size_t heads, size_t d, size_t tq, size_t tk
     a.o_stride = heads * d;
     a.scale = 1.0f / sqrtf((float)d);
     /* int8 models run Q.K^T and P.V in int8 too (core/ops_attn_q8.c): at
-     * 4096 tokens f32 attention was about half of an SD1.5 UNet pass. Over
-     * fewer keys (SDXL's 256-token level at 512x512, the 77 text tokens)
-     * quantising and packing K/V costs about what the int8 kernels save
-     * (measured 0.8-1.0x at 256 keys, 1.6-1.9x at 1024-4096), so those stay
-     * f32. The int8 path allocates its own scratch. */
-    a.int8 = f->u->attn_prec == STDCPU_PREC_INT8 && tk >= UNET_ATTN_INT8_MIN_KEYS;
+     * 4096 tokens f32 attention was about half of an SD1.5 UNet pass. Short
+     * attentions stay f32 (stdcpu_unet_set_attention_precision). */
+    a.int8 = f->u->attn_prec == STDCPU_PREC_INT8 && tk >= f->u->attn_int8_min_keys;
     if (a.int8) {
         DO(f, stdcpu_attention(f->pool, NULL, &a, f->err));
         return STDCPU_OK;
