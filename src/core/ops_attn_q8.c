@@ -192,16 +192,38 @@ static void prep_worker(void *arg, int ith, int nth)
 
 /* ---- query tiles -------------------------------------------------------------- */
 
+/* C [nq][n] (row stride ldc) = (A . W^T) x a_scale[i] x w_scale[j], plus C
+ * itself when accumulate: the q8 micro-kernel over its row and column
+ * tiles. A: nq rows of kc bytes, lda apart (XOR the kernel's q8_a_xor);
+ * W: n columns packed 16c4 with K = kc, wsum / w_scale from its column 0. */
+static void gemm_rows(const stdcpu_gemm_kernels *g, size_t nq, const int8_t *a, size_t lda, size_t kc,
+                      const int8_t *w, const int32_t *wsum, const float *w_scale, size_t n, const float *a_scale,
+                      float *c, size_t ldc, int accumulate)
+{
+    const size_t mr = g->q8_mr, nr = g->q8_nr;
+    const int8_t *rows[STDCPU_Q8_MR_MAX];
+    for (size_t i0 = 0; i0 < nq; i0 += mr) {
+        const size_t m = nq - i0 < mr ? nq - i0 : mr;
+        for (size_t r = 0; r < m; r++)
+            rows[r] = a + (i0 + r) * lda;
+        for (size_t j = 0; j < n; j += nr) {
+            float *cj = c + i0 * ldc + j;
+            const stdcpu_q8_epilogue ep = {.a_scale = a_scale + i0, .a_scale_stride = 1, .w_scale = w_scale + j,
+                                           .residual = accumulate ? cj : NULL, .residual_stride = ldc};
+            g->q8_igemm(m, n - j < nr ? n - j : nr, kc, 1, rows, w + j / 16 * kc * 16, wsum + j, cj, ldc, &ep);
+        }
+    }
+}
+
 static void run_tile(q8a_task *t, size_t b, size_t h, size_t q0, const q8a_scratch *sc)
 {
     const stdcpu_attention_desc *a = t->a;
     const stdcpu_kernels *kn = t->kern;
     const stdcpu_gemm_kernels *g = &kn->gemm;
     const size_t d = t->d, dp = t->dp, d16 = t->d16, nk = a->tk, KB = Q8A_KB;
-    const size_t mr = g->q8_mr, nr = g->q8_nr, bh = b * a->heads + h;
+    const size_t bh = b * a->heads + h;
     const size_t nq = a->tq - q0 < Q8A_QT ? a->tq - q0 : Q8A_QT;
     const unsigned char ax = g->q8_a_xor;
-    const int8_t *rows[STDCPU_Q8_MR_MAX];
 
     for (size_t i = 0; i < nq; i++) {
         const float *q = a->q + (b * a->tq + q0 + i) * a->q_stride + h * d;
@@ -220,18 +242,7 @@ static void run_tile(q8a_task *t, size_t b, size_t h, size_t q0, const q8a_scrat
     for (size_t bi = 0; bi < t->nblk; bi++) {
         const size_t j0 = bi * KB, nkb = nk - j0 < KB ? nk - j0 : KB, kcb = stdcpu_round_up(nkb, 4);
         /* S [nq][nkb] = (Q . K^T) x q scale x k scale */
-        for (size_t i0 = 0; i0 < nq; i0 += mr) {
-            const size_t m = nq - i0 < mr ? nq - i0 : mr;
-            for (size_t r = 0; r < m; r++)
-                rows[r] = sc->qq + (i0 + r) * dp;
-            for (size_t jj = 0; jj < nkb; jj += nr) {
-                const size_t nc = nkb - jj < nr ? nkb - jj : nr;
-                const stdcpu_q8_epilogue ep = {.a_scale = sc->qsc + i0, .a_scale_stride = 1,
-                                               .w_scale = ksc + j0 + jj};
-                g->q8_igemm(m, nc, dp, 1, rows, kp + (j0 + jj) / 16 * dp * 16, ksum + j0 + jj,
-                            sc->s + i0 * KB + jj, KB, &ep);
-            }
-        }
+        gemm_rows(g, nq, sc->qq, dp, dp, kp + j0 / 16 * dp * 16, ksum + j0, ksc + j0, nkb, sc->qsc, sc->s, KB, 0);
         /* online softmax; P in int8; the accumulator rescaled to the new max */
         for (size_t i = 0; i < nq; i++) {
             kn->attn.softmax_block_q8(sc->s + i * KB, nkb, kcb, ax, sc->p + i * KB, sc->m + i, sc->l + i,
@@ -242,21 +253,9 @@ static void run_tile(q8a_task *t, size_t b, size_t h, size_t q0, const q8a_scrat
                 orow[c] *= al;
         }
         /* O [nq][d] += (P . V) x p scale x v scale, accumulated in place */
-        const int8_t *vp = t->vpack + (bh * t->nblk + bi) * t->vblk_bytes;
-        const int32_t *vsum = t->vsum + (bh * t->nblk + bi) * d16;
-        const float *vsc = t->vscale + (bh * t->nblk + bi) * d16;
-        for (size_t i0 = 0; i0 < nq; i0 += mr) {
-            const size_t m = nq - i0 < mr ? nq - i0 : mr;
-            for (size_t r = 0; r < m; r++)
-                rows[r] = sc->p + (i0 + r) * KB;
-            for (size_t c0 = 0; c0 < d; c0 += nr) {
-                const size_t nc = d - c0 < nr ? d - c0 : nr;
-                float *oc = sc->o + i0 * d16 + c0;
-                const stdcpu_q8_epilogue ep = {.a_scale = sc->pscale + i0, .a_scale_stride = 1,
-                                               .w_scale = vsc + c0, .residual = oc, .residual_stride = d16};
-                g->q8_igemm(m, nc, kcb, 1, rows, vp + c0 / 16 * kcb * 16, vsum + c0, oc, d16, &ep);
-            }
-        }
+        const size_t vb = bh * t->nblk + bi;
+        gemm_rows(g, nq, sc->p, KB, kcb, t->vpack + vb * t->vblk_bytes, t->vsum + vb * d16, t->vscale + vb * d16,
+                  d, sc->pscale, sc->o, d16, 1);
     }
     for (size_t i = 0; i < nq; i++) {
         float *o = a->o + (b * a->tq + q0 + i) * a->o_stride + h * d;
