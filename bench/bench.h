@@ -34,6 +34,11 @@ double bench_steal_frac(bench_steal since); /* -1 when /proc/stat is unreadable 
 /* Fills the peak fields of env. */
 void bench_measure_peaks(bench_env *env);
 
+/* The int8 peak of the active ISA measured now (three short runs, ~0.2 s):
+ * on a VM whose speed drifts by 2x within minutes, a region's fraction is
+ * taken against the peak measured just before and just after it. */
+double bench_peak_i8_now(const bench_env *env);
+
 /* Suites of stdcpu-bench-kernels, one per kernel family. */
 void bench_gemm_suite(const bench_env *env); /* q8/f32 GEMM, convolution */
 void bench_ops_suite(const bench_env *env);  /* attention, norms, element-wise */

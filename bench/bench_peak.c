@@ -150,3 +150,24 @@ void bench_measure_peaks(bench_env *env)
         env->peak_i8_gops[i] = i8[i] ? measure_loop(env->pool, env->threads, i8[i], env->quick) / 1e9 : 0;
     env->mem_bw_gbs = measure_bandwidth(env->pool, env->quick);
 }
+
+double bench_peak_i8_now(const bench_env *env)
+{
+    peak_loop_fn fn = NULL;
+    switch (stdcpu_isa_active()) {
+#ifdef HAVE_AVX2
+    case STDCPU_ISA_AVX2: fn = stdcpu_peak_i8_avx2; break;
+#endif
+#ifdef HAVE_AVX512VNNI
+    case STDCPU_ISA_AVX512VNNI: fn = stdcpu_peak_i8_avx512vnni; break;
+#endif
+#ifdef HAVE_NEON
+    case STDCPU_ISA_NEON: fn = stdcpu_peak_i8_neon; break;
+#endif
+#ifdef HAVE_NEONDOT
+    case STDCPU_ISA_NEONDOT: fn = stdcpu_peak_i8_neondot; break;
+#endif
+    default: break;
+    }
+    return fn ? measure_loop(env->pool, env->threads, fn, 1) / 1e9 : 0;
+}

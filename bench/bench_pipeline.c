@@ -90,13 +90,24 @@ static float *randn_buf(size_t n, uint64_t stream)
     return x;
 }
 
-/* The steal mark of the current timed region (region_begin). */
+/* The current timed region (region_begin): its steal mark and the int8
+ * peak measured just before it. */
 static bench_steal region_mark;
+static double region_peak_before, region_peak_last;
 
-static double region_begin(void)
+static double region_begin(const bench_env *env)
 {
+    region_peak_before = bench_peak_i8_now(env);
     region_mark = bench_steal_now();
     return bench_now();
+}
+
+/* The int8 peak around the region: the mean of a measurement just before
+ * it and one now (call after the region's clock is read). */
+static double region_peak(const bench_env *env)
+{
+    const double after = bench_peak_i8_now(env);
+    return region_peak_before > 0 && after > 0 ? 0.5 * (region_peak_before + after) : after;
 }
 
 /* A wall-clock rate corrected for the time the hypervisor did not run us
@@ -106,8 +117,10 @@ static double unstolen(double frac, double steal)
     return steal >= 0 && steal < 0.95 ? frac / (1.0 - steal) : frac;
 }
 
-/* "BENCH name=.. ... gops=.. peak_frac=.. steal=.." for one timed region;
- * peak_frac_unstolen = peak_frac / (1 - steal). */
+/* "BENCH name=.. ... gops=.. peak_frac=.. steal=.." for one timed region:
+ * peak_frac against the peak measured when the program started,
+ * peak_frac_unstolen = peak_frac / (1 - steal), peak_frac_local against the
+ * peak measured around the region (region_peak). */
 static void report(const char *name, const char *model, const char *prec, const char *shape, double s,
                    uint64_t ops, const bench_env *env)
 {
@@ -115,17 +128,18 @@ static void report(const char *name, const char *model, const char *prec, const 
     const stdcpu_isa isa = stdcpu_isa_active();
     const double peak = env->peak_i8_gops[isa] > 0 ? env->peak_i8_gops[isa] : env->peak_f32_gflops;
     const double steal = bench_steal_frac(region_mark), frac = peak > 0 ? gops / peak : 0;
+    const double local = region_peak_last = region_peak(env);
     printf("BENCH name=%s model=%s precision=%s isa=%s threads=%d shape=%s seconds=%.3f gops=%.1f peak_frac=%.3f "
-           "rss_mib=%.0f steal=%.2f peak_frac_unstolen=%.3f\n",
+           "rss_mib=%.0f steal=%.2f peak_frac_unstolen=%.3f peak_local=%.0f peak_frac_local=%.3f\n",
            name, model, prec, stdcpu_isa_name(isa), env->threads, shape, s, gops, frac, peak_rss_mib(), steal,
-           unstolen(frac, steal));
+           unstolen(frac, steal), local, local > 0 ? gops / local : 0);
     fflush(stdout);
 }
 
 /* Times UNet passes on random inputs. attn_ab == 0: one pass (after a
  * warm-up pass unless --quick), reported as `unet_pass`. attn_ab != 0:
- * passes alternating between int8 and f32 attention, two of each after a
- * warm-up, each pass's time scaled by (1 - its steal), the best of each
+ * passes alternating between int8 and f32 attention (2 or 4 of each) after
+ * a warm-up, each pass's time scaled by (1 - its steal), the best of each
  * reported (unet_pass_attn_int8 / unet_pass_attn_f32, seconds = time run)
  * with their ratio: the gain of the int8 attention measured in the same
  * run, which survives this VM's drifting speed better than two runs do. */
@@ -152,13 +166,14 @@ static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *pre
     stdcpu_error err;
     char shape[64];
     snprintf(shape, sizeof shape, "%dx%dx%dx%d", batch, (int)ui.in_channels, latent, latent);
-    const int passes = attn_ab ? 5 : (env->quick ? 1 : 2);
+    /* A/B: 2 (SDXL) or 4 (SD1.5) passes of each; single passes swing by 30%+ here */
+    const int passes = attn_ab ? 1 + 2 * (batch > 1 ? 2 : 4) : (env->quick ? 1 : 2);
     double best[2] = {1e30, 1e30};
     uint64_t ops[2] = {0, 0};
     int rc = 0;
-    region_begin();
+    region_begin(env);
     for (int rep = 0; rep < passes && !rc; rep++) {
-        /* A/B: warm-up (int8), then f32, int8, f32, int8 */
+        /* A/B: warm-up (int8), then f32, int8, f32, int8, ... */
         const int f32 = attn_ab && rep % 2 == 1;
         if (attn_ab)
             stdcpu_unet_set_attention_precision(n->unet, f32 ? STDCPU_PREC_F32 : STDCPU_PREC_INT8,
@@ -206,13 +221,13 @@ static int vae_and_text(const stdcpu_sd_nets *n, const char *model, const char *
     float *img = randn_buf(3 * S * S, 4), *mom = stdcpu_aligned_alloc(2 * lc * (S / f) * (S / f) * sizeof(float));
     int rc = 0;
     stdcpu_pool_reset_ops(env->pool);
-    double t0 = region_begin();
+    double t0 = region_begin(env);
     if (stdcpu_vae_encode(n->vae, env->pool, img, 1, S, S, mom, &err) != STDCPU_OK)
         rc = fprintf(stderr, "vae encode: %s\n", err.msg) > 0;
     else
         report("vae_encode", model, prec, "1x3x512x512", bench_now() - t0, stdcpu_pool_ops(env->pool), env);
     stdcpu_pool_reset_ops(env->pool);
-    t0 = region_begin();
+    t0 = region_begin(env);
     if (!rc && stdcpu_vae_decode(n->vae, env->pool, mom, 1, S / f, S / f, img, &err) != STDCPU_OK)
         rc = fprintf(stderr, "vae decode: %s\n", err.msg) > 0;
     else if (!rc)
@@ -220,7 +235,7 @@ static int vae_and_text(const stdcpu_sd_nets *n, const char *model, const char *
     if (!rc && !strcmp(prec, "int8")) { /* the price of the f16 activation maps int8 models use */
         stdcpu_vae_set_maps_f16(n->vae, 0);
         stdcpu_pool_reset_ops(env->pool);
-        t0 = region_begin();
+        t0 = region_begin(env);
         if (stdcpu_vae_decode(n->vae, env->pool, mom, 1, S / f, S / f, img, &err) != STDCPU_OK)
             rc = fprintf(stderr, "vae decode: %s\n", err.msg) > 0;
         else
@@ -247,7 +262,7 @@ static int vae_and_text(const stdcpu_sd_nets *n, const char *model, const char *
         o.hidden = hid;
         o.hidden_index = -2;
         stdcpu_pool_reset_ops(env->pool);
-        t0 = region_begin();
+        t0 = region_begin(env);
         if (stdcpu_clip_text_forward(encs[e], env->pool, ids, 2, 77, &o, &err) != STDCPU_OK)
             rc = fprintf(stderr, "text encoder: %s\n", err.msg) > 0;
         else
@@ -278,7 +293,7 @@ static int recipe(stdcpu_model *m, const char *model, const char *prec, int size
     stdcpu_stylize_report rep;
     const char *scope = rss_peak_reset() ? "recipe" : "process";
     stdcpu_pool_reset_ops(env->pool);
-    const double t0 = region_begin();
+    const double t0 = region_begin(env);
     stdcpu_status s = stdcpu_stylize(m, env->pool, &in, &o, &out, &rep, &err);
     const double total = bench_now() - t0;
     stdcpu_image_free(&in);
@@ -296,11 +311,13 @@ static int recipe(stdcpu_model *m, const char *model, const char *prec, int size
     const double pk = env->peak_i8_gops[stdcpu_isa_active()];
     printf("BENCH name=recipe_phases model=%s precision=%s decoder=%s shape=%s steps=%d unet_evals=%d text_s=%.3f "
            "encode_s=%.3f unet_s=%.3f decode_s=%.3f total_s=%.3f unet_gops=%.1f unet_peak_frac=%.3f rss_mib=%.0f "
-           "file_mib=%.0f rss_over_file=%.2f rss_scope=%s steal=%.2f unet_peak_frac_unstolen=%.3f\n",
+           "file_mib=%.0f rss_over_file=%.2f rss_scope=%s steal=%.2f unet_peak_frac_unstolen=%.3f "
+           "unet_peak_frac_local=%.3f\n",
            model, prec, tiny ? "tiny" : "vae", shape, rep.unet_steps, rep.unet_evals, rep.seconds_text,
            rep.seconds_encode, rep.seconds_unet, rep.seconds_decode, total, ugops, pk > 0 ? ugops / pk : 0, rss, file,
            file > 0 ? rss / file : 0, scope, bench_steal_frac(region_mark),
-           unstolen(pk > 0 ? ugops / pk : 0, bench_steal_frac(region_mark)));
+           unstolen(pk > 0 ? ugops / pk : 0, bench_steal_frac(region_mark)),
+           region_peak_last > 0 ? ugops / region_peak_last : 0);
     fflush(stdout);
     return 0;
 }
@@ -333,7 +350,7 @@ static int bench_component(const char *path, const char *comp, stdcpu_precision 
         float *img = randn_buf(3 * S * S, 5), *lat = stdcpu_aligned_alloc(4 * (S / f) * (S / f) * sizeof(float));
         for (int dir = 0; dir < 2 && !rc; dir++) {
             stdcpu_pool_reset_ops(env.pool);
-            const double t0 = region_begin();
+            const double t0 = region_begin(&env);
             stdcpu_status s = dir == 0 ? stdcpu_taesd_encode(t, env.pool, img, 1, S, S, STDCPU_RANGE_PM1, lat, &err)
                                        : stdcpu_taesd_decode(t, env.pool, lat, 1, S / f, S / f, STDCPU_RANGE_PM1, img,
                                                              &err);
@@ -359,7 +376,7 @@ static int bench_component(const char *path, const char *comp, stdcpu_precision 
         o.embeds = emb;
         for (int rep = 0; rep < 2 && !rc; rep++) { /* warm-up, then timed */
             stdcpu_pool_reset_ops(env.pool);
-            const double t0 = region_begin();
+            const double t0 = region_begin(&env);
             if (stdcpu_clip_vision_forward(c, env.pool, px, 1, &o, &err) != STDCPU_OK)
                 rc = fprintf(stderr, "image encoder: %s\n", err.msg) > 0;
             else if (rep == 1)
