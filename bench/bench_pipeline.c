@@ -171,13 +171,14 @@ static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *pre
     double best[2] = {1e30, 1e30};
     uint64_t ops[2] = {0, 0};
     int rc = 0;
+    size_t min_keys = 0;
+    const stdcpu_precision attn_default = stdcpu_unet_attention_precision(n->unet, &min_keys);
     region_begin(env);
     for (int rep = 0; rep < passes && !rc; rep++) {
         /* A/B: warm-up (int8), then f32, int8, f32, int8, ... */
         const int f32 = attn_ab && rep % 2 == 1;
         if (attn_ab)
-            stdcpu_unet_set_attention_precision(n->unet, f32 ? STDCPU_PREC_F32 : STDCPU_PREC_INT8,
-                                                STDCPU_UNET_ATTN_INT8_MIN_KEYS);
+            stdcpu_unet_set_attention_precision(n->unet, f32 ? STDCPU_PREC_F32 : STDCPU_PREC_INT8, min_keys);
         stdcpu_pool_reset_ops(env->pool);
         const bench_steal mark = bench_steal_now();
         const double t0 = bench_now();
@@ -198,7 +199,7 @@ static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *pre
         }
     }
     if (!rc && attn_ab) {
-        stdcpu_unet_set_attention_precision(n->unet, STDCPU_PREC_INT8, STDCPU_UNET_ATTN_INT8_MIN_KEYS);
+        stdcpu_unet_set_attention_precision(n->unet, attn_default, min_keys);
         report("unet_pass_attn_int8", model, prec, shape, best[0], ops[0], env);
         report("unet_pass_attn_f32", model, prec, shape, best[1], ops[1], env);
         printf("BENCH name=attn_int8_gain model=%s shape=%s unet_speedup=%.3f steal=%.2f\n", model, shape,

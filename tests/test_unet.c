@@ -203,6 +203,52 @@ START_TEST(test_plan_equals_forward_and_threads)
 }
 END_TEST
 
+/* The attention precision of an int8 UNet: the default follows the ISA
+ * (int8 where there are int8 dot products), int8 forced at every size
+ * changes the output a little (not at all would mean it did not run) and
+ * stays thread-count independent, and going back to f32 reproduces the f32
+ * attention's output exactly. */
+START_TEST(test_attention_precision)
+{
+    stdcpu_unet *u = load_unet(SDXL_TINY, STDCPU_PREC_INT8);
+    if (!u)
+        return;
+    size_t min_keys = 0;
+    const stdcpu_isa isa = stdcpu_isa_active();
+    const int dot = isa == STDCPU_ISA_AVX512VNNI || isa == STDCPU_ISA_NEONDOT;
+    ck_assert_int_eq(stdcpu_unet_attention_precision(u, &min_keys), dot ? STDCPU_PREC_INT8 : STDCPU_PREC_F32);
+    ck_assert_uint_eq(min_keys, STDCPU_UNET_ATTN_INT8_MIN_KEYS);
+
+    inputs x;
+    make_inputs(&x, u, 2, 10, 6, 3);
+    const size_t n = 2 * 4 * 10 * 6;
+    float *of = malloc(n * sizeof(float)), *o1 = malloc(n * sizeof(float)), *o3 = malloc(n * sizeof(float));
+    ck_assert(of && o1 && o3);
+    stdcpu_error err;
+    stdcpu_pool *p1, *p3;
+    ck_assert(stdcpu_pool_create(&p1, 1, &err) == STDCPU_OK);
+    ck_assert(stdcpu_pool_create(&p3, 3, &err) == STDCPU_OK);
+    stdcpu_unet_set_attention_precision(u, STDCPU_PREC_F32, 0);
+    ck_assert_msg(stdcpu_unet_forward(u, p3, &x.in, of, &err) == STDCPU_OK, "%s", err.msg);
+    stdcpu_unet_set_attention_precision(u, STDCPU_PREC_INT8, 0); /* every attention, 60 tokens */
+    ck_assert_msg(stdcpu_unet_forward(u, p1, &x.in, o1, &err) == STDCPU_OK, "%s", err.msg);
+    ck_assert_msg(stdcpu_unet_forward(u, p3, &x.in, o3, &err) == STDCPU_OK, "%s", err.msg);
+    ck_assert_msg(memcmp(o1, o3, n * sizeof(float)) == 0, "int8 attention: 1 and 3 threads differ");
+    const double d = max_rel_diff(o1, of, n);
+    ck_assert_msg(d > 0 && d < 0.05, "int8 vs f32 attention: max rel diff %g", d);
+    stdcpu_unet_set_attention_precision(u, STDCPU_PREC_F32, 0);
+    ck_assert_msg(stdcpu_unet_forward(u, p3, &x.in, o1, &err) == STDCPU_OK, "%s", err.msg);
+    ck_assert_msg(memcmp(o1, of, n * sizeof(float)) == 0, "back to f32 attention: output differs");
+    stdcpu_pool_destroy(p1);
+    stdcpu_pool_destroy(p3);
+    free(of);
+    free(o1);
+    free(o3);
+    free_inputs(&x);
+    stdcpu_unet_free(u);
+}
+END_TEST
+
 /* ---- IP-Adapter scales ---------------------------------------------------------- */
 
 static stdcpu_status set_scale_text(stdcpu_unet *u, const char *text, stdcpu_error *err)
@@ -357,6 +403,7 @@ int main(void)
     tcase_add_test(tc, test_plan_full_size);
     tcase_add_test(tc, test_config_validation);
     tcase_add_test(tc, test_plan_equals_forward_and_threads);
+    tcase_add_test(tc, test_attention_precision);
     tcase_add_test(tc, test_ip_scales);
     tcase_add_test(tc, test_weights_must_match_config);
     suite_add_tcase(s, tc);

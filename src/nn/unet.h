@@ -43,11 +43,14 @@ void stdcpu_unet_get_info(const stdcpu_unet *u, stdcpu_unet_info *info);
  * (core/ops_attn_q8.c, docs/int8-attention.md: 1.6-1.9x faster at 1024-4096
  * tokens, ~1-2% relative error on an attention output) and the others in
  * f32; f32 runs all in f32 (the reference, and the baseline the benchmark
- * compares int8 against in the same run). Default: the weights' precision,
- * with int8_min_keys = STDCPU_UNET_ATTN_INT8_MIN_KEYS; below that, packing
- * K and V costs about what the int8 products save. */
+ * compares int8 against in the same run). Default for int8 weights: int8
+ * where the active ISA has int8 dot products (AVX-512 VNNI, NEON dotprod),
+ * f32 elsewhere (AVX2's int8 attention is no faster than its f32 one), with
+ * int8_min_keys = STDCPU_UNET_ATTN_INT8_MIN_KEYS: below that, packing K and
+ * V costs about what the int8 products save. */
 #define STDCPU_UNET_ATTN_INT8_MIN_KEYS 512
 void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p, size_t int8_min_keys);
+stdcpu_precision stdcpu_unet_attention_precision(const stdcpu_unet *u, size_t *int8_min_keys);
 
 /* ---- IP-Adapter ---------------------------------------------------------- */
 
