@@ -699,8 +699,13 @@ stdcpu_status stdcpu_unet_plan_config(const stdcpu_json *config, size_t batch, s
 
 void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p, size_t int8_min_keys)
 {
+    if (u->attn_prec == p && u->attn_int8_min_keys == int8_min_keys)
+        return;
     u->attn_prec = p;
     u->attn_int8_min_keys = int8_min_keys;
+    /* The activation plan depends on it (the f32 attention's scratch comes
+     * from the arena, the int8 one allocates its own): plan again. */
+    stdcpu_unet_trim(u);
 }
 
 stdcpu_precision stdcpu_unet_attention_precision(const stdcpu_unet *u, size_t *int8_min_keys)
