@@ -142,7 +142,9 @@ static void report(const char *name, const char *model, const char *prec, const 
  * a warm-up, each pass's time scaled by (1 - its steal), the best of each
  * reported (unet_pass_attn_int8 / unet_pass_attn_f32, seconds = time run)
  * with their ratio: the gain of the int8 attention measured in the same
- * run, which survives this VM's drifting speed better than two runs do. */
+ * run, which survives this VM's drifting speed better than two runs do.
+ * Switching the attention precision drops the UNet's activation plan, so
+ * every A/B pass also plans and maps its arena (the same in both arms). */
 static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *prec, int batch, int latent,
                      int attn_ab, const bench_env *env)
 {
