@@ -119,55 +119,46 @@ static double measure_bandwidth(stdcpu_pool *pool, int quick)
     return best;
 }
 
-void bench_measure_peaks(bench_env *env)
+/* The int8 and f32 peak loops of one ISA (NULL: not built, not on this CPU,
+ * or none: NEON dotprod has no f32 loop of its own). */
+static void loops_for(stdcpu_isa isa, peak_loop_fn *i8, peak_loop_fn *f32)
 {
-    peak_loop_fn f32 = NULL;
-    peak_loop_fn i8[STDCPU_ISA_COUNT] = {0};
+    *i8 = *f32 = NULL;
+    if (!stdcpu_kernels_for_isa(isa))
+        return;
+    switch (isa) {
 #ifdef HAVE_AVX2
-    if (stdcpu_kernels_for_isa(STDCPU_ISA_AVX2)) {
-        f32 = stdcpu_peak_f32_fma_avx2;
-        i8[STDCPU_ISA_AVX2] = stdcpu_peak_i8_avx2;
-    }
+    case STDCPU_ISA_AVX2: *i8 = stdcpu_peak_i8_avx2; *f32 = stdcpu_peak_f32_fma_avx2; break;
 #endif
 #ifdef HAVE_AVX512VNNI
-    if (stdcpu_kernels_for_isa(STDCPU_ISA_AVX512VNNI)) {
-        f32 = stdcpu_peak_f32_fma_avx512vnni;
-        i8[STDCPU_ISA_AVX512VNNI] = stdcpu_peak_i8_avx512vnni;
-    }
+    case STDCPU_ISA_AVX512VNNI: *i8 = stdcpu_peak_i8_avx512vnni; *f32 = stdcpu_peak_f32_fma_avx512vnni; break;
 #endif
 #ifdef HAVE_NEON
-    if (stdcpu_kernels_for_isa(STDCPU_ISA_NEON)) {
-        f32 = stdcpu_peak_f32_fma_neon;
-        i8[STDCPU_ISA_NEON] = stdcpu_peak_i8_neon;
-    }
+    case STDCPU_ISA_NEON: *i8 = stdcpu_peak_i8_neon; *f32 = stdcpu_peak_f32_fma_neon; break;
 #endif
 #ifdef HAVE_NEONDOT
-    if (stdcpu_kernels_for_isa(STDCPU_ISA_NEONDOT))
-        i8[STDCPU_ISA_NEONDOT] = stdcpu_peak_i8_neondot;
+    case STDCPU_ISA_NEONDOT: *i8 = stdcpu_peak_i8_neondot; break;
 #endif
+    default: break;
+    }
+}
+
+void bench_measure_peaks(bench_env *env)
+{
+    peak_loop_fn f32 = NULL; /* the best ISA's */
+    for (int i = 0; i < STDCPU_ISA_COUNT; i++) {
+        peak_loop_fn l8, lf;
+        loops_for((stdcpu_isa)i, &l8, &lf);
+        f32 = lf ? lf : f32;
+        env->peak_i8_gops[i] = l8 ? measure_loop(env->pool, env->threads, l8, env->quick) / 1e9 : 0;
+    }
     env->peak_f32_gflops = f32 ? measure_loop(env->pool, env->threads, f32, env->quick) / 1e9 : 0;
-    for (int i = 0; i < STDCPU_ISA_COUNT; i++)
-        env->peak_i8_gops[i] = i8[i] ? measure_loop(env->pool, env->threads, i8[i], env->quick) / 1e9 : 0;
     env->mem_bw_gbs = measure_bandwidth(env->pool, env->quick);
 }
 
 double bench_peak_i8_now(const bench_env *env)
 {
-    peak_loop_fn fn = NULL;
-    switch (stdcpu_isa_active()) {
-#ifdef HAVE_AVX2
-    case STDCPU_ISA_AVX2: fn = stdcpu_peak_i8_avx2; break;
-#endif
-#ifdef HAVE_AVX512VNNI
-    case STDCPU_ISA_AVX512VNNI: fn = stdcpu_peak_i8_avx512vnni; break;
-#endif
-#ifdef HAVE_NEON
-    case STDCPU_ISA_NEON: fn = stdcpu_peak_i8_neon; break;
-#endif
-#ifdef HAVE_NEONDOT
-    case STDCPU_ISA_NEONDOT: fn = stdcpu_peak_i8_neondot; break;
-#endif
-    default: break;
-    }
-    return fn ? measure_loop(env->pool, env->threads, fn, 1) / 1e9 : 0;
+    peak_loop_fn l8, lf;
+    loops_for(stdcpu_isa_active(), &l8, &lf);
+    return l8 ? measure_loop(env->pool, env->threads, l8, 1) / 1e9 : 0;
 }
