@@ -131,25 +131,58 @@ static void fill(float *x, size_t n, float lo, float hi, unsigned long long seed
         x[i] = stdcpu_test_uniform(&r, lo, hi);
 }
 
+/* A tiny-VAE case shared by the tests below: B = 2 images of 48x40 in
+ * [-1, 1], latents in [-3, 3], pools of 1 and 3 threads, output buffers m / d,
+ * and the reference moments / decode computed on 1 thread with the VAE's
+ * current settings. */
+typedef struct {
+    size_t B, h, w, H, W, nm, nd;
+    float *img, *z, *m_ref, *d_ref, *m, *d;
+    stdcpu_pool *p1, *p3;
+} vae_case;
+
+static void vae_case_make(vae_case *c, stdcpu_vae *v, unsigned seed_img, unsigned seed_z)
+{
+    c->B = 2, c->h = 6, c->w = 5, c->H = 8 * c->h, c->W = 8 * c->w;
+    c->nm = c->B * 8 * c->h * c->w, c->nd = c->B * 3 * c->H * c->W;
+    c->img = malloc(c->nd * sizeof(float)), c->z = malloc(c->B * 4 * c->h * c->w * sizeof(float));
+    c->m_ref = malloc(c->nm * sizeof(float)), c->m = malloc(c->nm * sizeof(float));
+    c->d_ref = malloc(c->nd * sizeof(float)), c->d = malloc(c->nd * sizeof(float));
+    ck_assert(c->img && c->z && c->m_ref && c->m && c->d_ref && c->d);
+    fill(c->img, c->nd, -1.0f, 1.0f, seed_img);
+    fill(c->z, c->B * 4 * c->h * c->w, -3.0f, 3.0f, seed_z);
+    stdcpu_error err;
+    ck_assert(stdcpu_pool_create(&c->p1, 1, &err) == STDCPU_OK);
+    ck_assert(stdcpu_pool_create(&c->p3, 3, &err) == STDCPU_OK);
+    ck_assert_msg(stdcpu_vae_encode(v, c->p1, c->img, c->B, c->H, c->W, c->m_ref, &err) == STDCPU_OK, "%s",
+                  err.msg);
+    ck_assert_msg(stdcpu_vae_decode(v, c->p1, c->z, c->B, c->h, c->w, c->d_ref, &err) == STDCPU_OK, "%s", err.msg);
+}
+
+static void vae_case_free(vae_case *c)
+{
+    stdcpu_pool_destroy(c->p1);
+    stdcpu_pool_destroy(c->p3);
+    free(c->img);
+    free(c->z);
+    free(c->m_ref);
+    free(c->m);
+    free(c->d_ref);
+    free(c->d);
+}
+
 /* 1-row bands (halo rows recomputed at every band edge) against one band;
  * 1 thread against 3. Tolerance 1e-5: float reassociation of GroupNorm
  * statistics and GEMM blocking only (outputs are O(1)). */
 START_TEST(test_vae_bands_and_threads)
 {
     stdcpu_vae *v = load_vae_tiny();
-    const size_t B = 2, h = 6, w = 5, H = 8 * h, W = 8 * w;
-    float *img = malloc(B * 3 * H * W * sizeof(float)), *z = malloc(B * 4 * h * w * sizeof(float));
-    float *m_ref = malloc(B * 8 * h * w * sizeof(float)), *m = malloc(B * 8 * h * w * sizeof(float));
-    float *d_ref = malloc(B * 3 * H * W * sizeof(float)), *d = malloc(B * 3 * H * W * sizeof(float));
-    ck_assert(img && z && m_ref && m && d_ref && d);
-    fill(img, B * 3 * H * W, -1.0f, 1.0f, 7);
-    fill(z, B * 4 * h * w, -3.0f, 3.0f, 11);
+    vae_case c;
+    vae_case_make(&c, v, 7, 11);
+    const size_t B = c.B, h = c.h, w = c.w, H = c.H, W = c.W;
+    float *img = c.img, *z = c.z, *m_ref = c.m_ref, *m = c.m, *d_ref = c.d_ref, *d = c.d;
+    stdcpu_pool *p1 = c.p1, *p3 = c.p3;
     stdcpu_error err;
-    stdcpu_pool *p1, *p3;
-    ck_assert(stdcpu_pool_create(&p1, 1, &err) == STDCPU_OK);
-    ck_assert(stdcpu_pool_create(&p3, 3, &err) == STDCPU_OK);
-    ck_assert_msg(stdcpu_vae_encode(v, p1, img, B, H, W, m_ref, &err) == STDCPU_OK, "%s", err.msg);
-    ck_assert_msg(stdcpu_vae_decode(v, p1, z, B, h, w, d_ref, &err) == STDCPU_OK, "%s", err.msg);
 
     ck_assert(stdcpu_vae_encode(v, p3, img, B, H, W, m, &err) == STDCPU_OK);
     ck_assert(stdcpu_vae_decode(v, p3, z, B, h, w, d, &err) == STDCPU_OK);
@@ -172,15 +205,8 @@ START_TEST(test_vae_bands_and_threads)
     /* Sizes the encoder cannot take are errors, not crashes. */
     ck_assert(stdcpu_vae_encode(v, p1, img, 1, H + 4, W, m, &err) == STDCPU_ERR_INVALID_ARG);
     ck_assert_uint_eq(stdcpu_vae_encode_peak_bytes(v, 1, H + 4, W), 0);
-    stdcpu_pool_destroy(p1);
-    stdcpu_pool_destroy(p3);
+    vae_case_free(&c);
     stdcpu_vae_free(v);
-    free(img);
-    free(z);
-    free(m_ref);
-    free(m);
-    free(d_ref);
-    free(d);
 }
 END_TEST
 
@@ -211,19 +237,14 @@ static int all_finite(const float *x, size_t n)
 START_TEST(test_vae_f16_maps)
 {
     stdcpu_vae *v = load_vae_tiny();
-    const size_t B = 2, h = 6, w = 5, H = 8 * h, W = 8 * w, nm = B * 8 * h * w, nd = B * 3 * H * W;
-    float *img = malloc(nd * sizeof(float)), *z = malloc(B * 4 * h * w * sizeof(float));
-    float *m_ref = malloc(nm * sizeof(float)), *m = malloc(nm * sizeof(float)), *m3 = malloc(nm * sizeof(float));
-    float *d_ref = malloc(nd * sizeof(float)), *d = malloc(nd * sizeof(float)), *d3 = malloc(nd * sizeof(float));
-    ck_assert(img && z && m_ref && m && m3 && d_ref && d && d3);
-    fill(img, nd, -1.0f, 1.0f, 17);
-    fill(z, B * 4 * h * w, -3.0f, 3.0f, 19);
+    vae_case c;
+    vae_case_make(&c, v, 17, 19);
+    const size_t B = c.B, h = c.h, w = c.w, H = c.H, W = c.W, nm = c.nm, nd = c.nd;
+    float *img = c.img, *z = c.z, *m_ref = c.m_ref, *m = c.m, *d_ref = c.d_ref, *d = c.d;
+    float *m3 = malloc(nm * sizeof(float)), *d3 = malloc(nd * sizeof(float));
+    ck_assert(m3 && d3);
+    stdcpu_pool *p1 = c.p1, *p3 = c.p3;
     stdcpu_error err;
-    stdcpu_pool *p1, *p3;
-    ck_assert(stdcpu_pool_create(&p1, 1, &err) == STDCPU_OK);
-    ck_assert(stdcpu_pool_create(&p3, 3, &err) == STDCPU_OK);
-    ck_assert_msg(stdcpu_vae_encode(v, p1, img, B, H, W, m_ref, &err) == STDCPU_OK, "%s", err.msg);
-    ck_assert_msg(stdcpu_vae_decode(v, p1, z, B, h, w, d_ref, &err) == STDCPU_OK, "%s", err.msg);
     stdcpu_vae_set_band_bytes(v, 1); /* the maps, not the band temporaries, dominate the peak */
     const size_t peak32 = stdcpu_vae_decode_peak_bytes(v, B, 4 * h, 4 * w);
     stdcpu_vae_set_band_bytes(v, 0);
@@ -252,16 +273,9 @@ START_TEST(test_vae_f16_maps)
     ck_assert(stdcpu_vae_decode(v, p1, z, B, h, w, d, &err) == STDCPU_OK);
     ck_assert_msg(all_finite(d_ref, nd) && all_finite(d, nd), "large activations became inf/NaN");
     ck_assert_msg(rel_l2(d, d_ref, nd) < 7e-3, "large activations: decoded %.3g", rel_l2(d, d_ref, nd));
-    stdcpu_pool_destroy(p1);
-    stdcpu_pool_destroy(p3);
+    vae_case_free(&c);
     stdcpu_vae_free(v);
-    free(img);
-    free(z);
-    free(m_ref);
-    free(m);
     free(m3);
-    free(d_ref);
-    free(d);
     free(d3);
 }
 END_TEST
