@@ -4,6 +4,7 @@
  * run. One child process per model so each reports its own peak RSS.
  *
  *   stdcpu-bench-pipeline [--quick] [--threads N] [--configs DIR] [--models DIR] [--f32 | --f32-only]
+ *                         [--only sdxl_base|sd15]
  *
  * --quick: one batch-2 SDXL UNet pass and one SD1.5 UNet pass at 512x512, int8.
  * Default: also text encoders, VAE encode/decode, the STD recipe at 512 and
@@ -14,7 +15,8 @@
  * configuration in bench/models/taesd_full) and the ViT-H/14 image encoder
  * of IP-Adapter SDXL, int8 and f32; --f32 adds whole f32 model runs
  * (weights dequantised at load: ~14 GiB for SDXL), --f32-only runs just those;
- * --extras runs only that last group (f32 SD1.5 pass, TAESD, ViT-H). */
+ * --extras runs only that last group (f32 SD1.5 pass, TAESD, ViT-H); --only
+ * runs one model's group (for profiling one network). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,7 @@
 
 typedef struct bench_opts {
     int quick, threads, f32, f32_only, extras_only;
+    const char *only; /* --only sdxl_base|sd15: that model's runs only */
     const char *configs, *models, *convert;
 } bench_opts;
 
@@ -516,6 +519,8 @@ int main(int argc, char **argv)
             bo.f32 = bo.f32_only = 1;
         else if (!strcmp(argv[i], "--extras"))
             bo.extras_only = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            bo.only = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             bo.threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--configs") && i + 1 < argc)
@@ -525,8 +530,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--convert") && i + 1 < argc)
             bo.convert = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick | --extras] [--f32 | --f32-only] [--threads N] [--configs DIR] "
-                    "[--models DIR] [--convert PATH]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick | --extras] [--f32 | --f32-only] [--only sdxl_base|sd15] [--threads N] "
+                    "[--configs DIR] [--models DIR] [--convert PATH]\n", argv[0]);
             return 2;
         }
     }
@@ -540,6 +545,8 @@ int main(int argc, char **argv)
     mkdir(bo.models, 0755);
     const char *names[2] = {"sdxl_base", "sd15"};
     for (int k = 0; k < (bo.extras_only ? 0 : 2); k++) {
+        if (bo.only && strcmp(bo.only, names[k]))
+            continue;
         char path[4200];
         snprintf(path, sizeof path, "%s/%s_taesd_random_int8.stdm", bo.models, names[k]);
         if (ensure_model(&bo, names[k], path) != 0) {
