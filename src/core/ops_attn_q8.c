@@ -248,6 +248,8 @@ static void run_tile(q8a_task *t, size_t b, size_t h, size_t q0, const q8a_scrat
             kn->attn.softmax_block_q8(sc->s + i * KB, nkb, kcb, ax, sc->p + i * KB, sc->m + i, sc->l + i,
                                       sc->alpha + i, sc->pscale + i);
             const float al = sc->alpha[i];
+            if (al == 1.0f)
+                continue; /* the row's maximum did not move: most blocks after the first few */
             float *orow = sc->o + i * d16;
             for (size_t c = 0; c < d; c++)
                 orow[c] *= al;

@@ -5,6 +5,7 @@
 
 #include <math.h>
 
+#include "simd/attn_smq8.h"
 #include "simd/eltwise.h"
 
 size_t stdcpu_attn_scratch_floats(size_t d)
@@ -62,6 +63,21 @@ static void f32_attn_online_scalar(const stdcpu_attn_job *job)
     }
 }
 
+/* nearbyint(127 * 2^(8 (i - 127) / 127)): 127 steps over 8 octaves, so
+ * entry 0 (0.496) is the first weight that rounds to 0 and everything below
+ * the table weighs nothing, as it would with an exact exp. No entry is
+ * within 0.0039 of a rounding tie. */
+const uint8_t stdcpu_smq8_weight[128] = {
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4,
+    4, 4, 4, 5, 5, 5, 5, 5, 6, 6, 6, 7, 7, 7, 7, 8,
+    8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 16,
+    16, 17, 18, 19, 19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31,
+    33, 34, 36, 37, 39, 41, 43, 45, 47, 49, 51, 53, 55, 58, 60, 63,
+    66, 69, 72, 75, 79, 82, 86, 90, 94, 98, 102, 107, 111, 116, 122, 127,
+};
+
 static void f32_softmax_block_q8_scalar(const float *s, size_t n, size_t n_padded, unsigned char xor_byte,
                                         int8_t *p, float *m, float *l, float *alpha, float *pscale)
 {
@@ -69,19 +85,8 @@ static void f32_softmax_block_q8_scalar(const float *s, size_t n, size_t n_padde
     for (size_t j = 1; j < n; j++)
         if (s[j] > mb)
             mb = s[j];
-    float sum = 0.0f; /* integers <= 127 n: exact in any order for n < 2^17 */
-    for (size_t j = 0; j < n; j++) {
-        const float w = nearbyintf(127.0f * expf(s[j] - mb));
-        p[j] = (int8_t)((unsigned char)w ^ xor_byte);
-        sum += w;
-    }
-    for (size_t j = n; j < n_padded; j++)
-        p[j] = (int8_t)xor_byte;
-    const float m_new = *m > mb ? *m : mb;
-    *alpha = *m == -INFINITY ? 0.0f : expf(*m - m_new);
-    *pscale = expf(mb - m_new) * (1.0f / 127.0f);
-    *l = *l * *alpha + *pscale * sum;
-    *m = m_new;
+    const float off = fmaf(-mb, STDCPU_SMQ8_C, 127.0f);
+    smq8_update(mb, smq8_tail(s, 0, n, n_padded, off, xor_byte, p), m, l, alpha, pscale);
 }
 
 void stdcpu_attn_init_scalar(stdcpu_attn_kernels *k)

@@ -35,24 +35,41 @@ typedef struct stdcpu_attn_job {
     float *scratch;        /* stdcpu_attn_scratch_floats(d) floats, 64-byte aligned */
 } stdcpu_attn_job;
 
+typedef void (*stdcpu_attn_softmax_q8_fn)(const float *s, size_t n, size_t n_padded, unsigned char xor_byte,
+                                          int8_t *p, float *m, float *l, float *alpha, float *pscale);
+
 typedef struct stdcpu_attn_kernels {
     /* Runs one job (any nq; any nk >= 0). */
     void (*attend)(const stdcpu_attn_job *job);
     /* One key block of the int8 attention's online softmax for one query row
      * (core/ops_attn_q8.c). s [n] (n >= 1) holds the row's scaled scores for
      * the block. With mb = max_j s[j] and m' = max(*m, mb):
-     *   p[j]    = nearbyint(127 exp(s[j] - mb)) ^ xor_byte   (0..127: P in int8;
-     *             j < n; p[n .. n_padded) = 0 ^ xor_byte)
+     *   y[j]    = fmaf(s[j], STDCPU_SMQ8_C, fmaf(-mb, STDCPU_SMQ8_C, 127))
+     *             (127 + (127 / 8) log2 exp(s[j] - mb) <= 127: steps of
+     *             8/127 of an octave, 127 of them over the 8 octaves where
+     *             a 7-bit weight is not 0)
+     *   w[j]    = stdcpu_smq8_weight[clamp(nearbyint(y[j]), 0, 127)]
+     *             (round(127 exp(s[j] - mb)) with the exponent rounded to
+     *             a step: 2.2% relative at most, averaged away over the keys)
+     *   p[j]    = w[j] ^ xor_byte  (j < n; p[n .. n_padded) = 0 ^ xor_byte)
      *   *alpha  = exp(*m - m')                               (0 while *m is -inf)
      *   *pscale = exp(mb - m') / 127                         (probability = pscale w)
-     *   *l      = *l alpha + pscale sum_j w[j],   *m = m'    (w = the rounded weights)
-     * The sum is over the ROUNDED weights, so the weights the int8 P.V applies
-     * sum to l exactly and the output stays a convex combination of V rows.
-     * Scaling by the block's own max (not the running one) keeps 7 bits for
-     * every block, however far below the row's maximum it lies. */
-    void (*softmax_block_q8)(const float *s, size_t n, size_t n_padded, unsigned char xor_byte, int8_t *p,
-                             float *m, float *l, float *alpha, float *pscale);
+     *   *l      = *l alpha + pscale sum_j w[j],   *m = m'
+     * Every ISA computes exactly these integers (the index with one fused
+     * multiply-add, the weight from the table or from a polynomial that
+     * reproduces it: tests/test_attn_q8.c sweeps all 128), so the int8
+     * attention's P is bit-identical across ISAs. The sum is over the
+     * ROUNDED weights, so the weights the int8 P.V applies sum to l exactly
+     * and the output stays a convex combination of V rows. Scaling by the
+     * block's own max (not the running one) keeps 7 bits for every block,
+     * however far below the row's maximum it lies. */
+    stdcpu_attn_softmax_q8_fn softmax_block_q8;
 } stdcpu_attn_kernels;
+
+/* softmax_block_q8's exponent scale, (127 / 8) log2(e), and its weight
+ * table: stdcpu_smq8_weight[i] = nearbyint(127 * 2^(8 (i - 127) / 127)). */
+#define STDCPU_SMQ8_C 22.9027837741f
+extern const uint8_t stdcpu_smq8_weight[128];
 
 /* Scratch a job needs for head dimension d (same bound for every ISA). */
 size_t stdcpu_attn_scratch_floats(size_t d);
@@ -61,6 +78,12 @@ void stdcpu_attn_init_scalar(stdcpu_attn_kernels *k);
 void stdcpu_attn_init_avx2(stdcpu_attn_kernels *k);
 void stdcpu_attn_init_avx512vnni(stdcpu_attn_kernels *k);
 void stdcpu_attn_init_neon(stdcpu_attn_kernels *k);
+/* The AVX-512 table picks one of two softmax_block_q8 versions by CPU; the
+ * tests run both: the template's polynomial, and the VBMI table lookup
+ * (NULL when the CPU lacks VBMI). Only in AVX-512 builds. */
+void stdcpu_attn_softmax_q8_avx512_variants(stdcpu_attn_softmax_q8_fn *poly, stdcpu_attn_softmax_q8_fn *vbmi);
+/* The same for NEON builds: the polynomial and the tbl lookup (the table's). */
+void stdcpu_attn_softmax_q8_neon_variants(stdcpu_attn_softmax_q8_fn *poly, stdcpu_attn_softmax_q8_fn *tbl);
 void stdcpu_attn_init_neondot(stdcpu_attn_kernels *k);
 int stdcpu_attn_complete(const stdcpu_attn_kernels *k);
 

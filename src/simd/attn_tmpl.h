@@ -13,6 +13,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "simd/attn_smq8.h"
 #include "simd/vec_math.h"
 #include "simd/vec_tmpl.h"
 
@@ -239,17 +240,16 @@ static void VF_FN(f32_attn_flash_q64k64)(const stdcpu_attn_job *job)
     }
 }
 
-/* The int8 attention's online-softmax step (contract in simd/attn.h).
- * The weights are rounded to 1/127 of the block maximum, so exp needs no
- * more than ~1e-4 relative accuracy: 127 exp(s - mb) = 2^x with
- * x = (s - mb) log2 e + log2 127 <= 6.99, as 2^round(x) times a degree-4
- * Taylor 2^f on |f| <= 1/2 (relative error <= 4.3e-5, i.e. <= 0.0055 of a
- * weight unit: a rounding differs from the libm reference's for ~1% of
- * the weights, by one unit). Half the work of vf_exp; this loop is the
- * int8 attention's largest non-GEMM cost. The rounded weights are small
- * integers, so their f32 sum is exact in any order. */
-static void VF_FN(f32_softmax_block_q8)(const float *s, size_t n, size_t n_padded, unsigned char xor_byte,
-                                        int8_t *pq, float *m, float *l, float *alpha, float *pscale)
+/* The int8 attention's online-softmax step (contract in simd/attn.h),
+ * computing the table's weights without a table: for an index k,
+ * 127 2^z, z = 8 (k - 127) / 127, as 2^round(z) times a degree-3 polynomial 2^f
+ * (|f| <= 1/2, constant term exactly 1, relative error <= 1.0e-4), then
+ * rounded. For all 128 indices this gives the table's integers (checked
+ * once offline and on every ISA by tests/test_attn_q8.c), so P is the same
+ * bit for bit as the scalar reference's. ISAs with a fast byte-table
+ * lookup use that instead (attn_avx512vnni.c with VBMI, attn_neon.c). */
+static void VF_FN(f32_softmax_block_q8_poly)(const float *s, size_t n, size_t n_padded, unsigned char xor_byte,
+                                             int8_t *pq, float *m, float *l, float *alpha, float *pscale)
 {
     size_t j = 0;
     vf mx = vf_set1(-INFINITY);
@@ -259,34 +259,24 @@ static void VF_FN(f32_softmax_block_q8)(const float *s, size_t n, size_t n_padde
     for (; j < n; j++)
         if (s[j] > mb)
             mb = s[j];
-    const float log2e = 1.44269504088896341f;
-    const vf vl2e = vf_set1(log2e), voff = vf_set1(6.98868468677216585f - mb * log2e), lo = vf_set1(-30.0f);
-    const vf c1 = vf_set1(0.693147180559945f), c2 = vf_set1(0.240226506959101f),
-             c3 = vf_set1(0.0555041086648216f), c4 = vf_set1(0.00961812910762848f), one = vf_set1(1.0f);
-    vf vsum = vf_zero();
+    const float off = fmaf(-mb, STDCPU_SMQ8_C, 127.0f);
+    const vf vc = vf_set1(STDCPU_SMQ8_C), voff = vf_set1(off), step = vf_set1(8.0f / 127.0f),
+             zoff = vf_set1(-8.0f), w127 = vf_set1(127.0f);
+    const vf c1 = vf_set1(0.693282967157809f), c2 = vf_set1(0.24221099135337076f),
+             c3 = vf_set1(0.055008591352879374f), one = vf_set1(1.0f);
+    vi isum = vi_zero();
     for (j = 0; j + VF_N <= n; j += VF_N) {
-        /* below 2^-30 the weight rounds to 0 anyway; the clamp keeps 2^n normal */
-        const vf x = vf_max(vf_fma(vf_load(s + j), vl2e, voff), lo);
-        const vf k = vf_round(x), f = vf_sub(x, k);
-        vf p = vf_fma(c4, f, c3);
-        p = vf_fma(p, f, c2);
+        /* the table index (<= 127; far keys: very negative, weight 0) */
+        const vf k = vf_round(vf_fma(vf_load(s + j), vc, voff));
+        const vf z = vf_fma(k, step, zoff); /* 8 (k - 127) / 127 octaves */
+        const vf e = vf_round(z), f = vf_sub(z, e);
+        vf p = vf_fma(c3, f, c2);
         p = vf_fma(p, f, c1);
         p = vf_fma(p, f, one);
-        const vf u = vf_round(vf_mul(p, vf_pow2i(k)));
-        vf_store_i8(pq + j, u, xor_byte);
-        vsum = vf_add(vsum, u);
+        const vi w = vf_cvt_i32(vf_ldexp(vf_mul(p, w127), e));
+        vi_store_i8(pq + j, w, xor_byte);
+        isum = vi_add(isum, w);
     }
-    float sum = vf_hsum(vsum);
-    for (; j < n; j++) {
-        const float w = nearbyintf(127.0f * expf(s[j] - mb));
-        pq[j] = (int8_t)((unsigned char)w ^ xor_byte);
-        sum += w;
-    }
-    for (; j < n_padded; j++)
-        pq[j] = (int8_t)xor_byte;
-    const float m_new = *m > mb ? *m : mb;
-    *alpha = *m == -INFINITY ? 0.0f : expf(*m - m_new);
-    *pscale = expf(mb - m_new) * (1.0f / 127.0f);
-    *l = *l * *alpha + *pscale * sum;
-    *m = m_new;
+    const uint32_t sum = (uint32_t)vi_hsum(isum);
+    smq8_update(mb, sum + smq8_tail(s, j, n, n_padded, off, xor_byte, pq), m, l, alpha, pscale);
 }

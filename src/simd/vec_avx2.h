@@ -12,6 +12,7 @@
 #define VF_N 8
 #define VF_ISA avx2
 typedef __m256 vf;
+typedef __m256i vi; /* VF_N int32 lanes */
 
 static inline __m256i vf_tail_mask(size_t n)
 {
@@ -39,6 +40,8 @@ static inline vf vf_pow2i(vf n)
     const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
 }
+/* a * 2^k for integer-valued k; k below -126 acts as -126 (a tiny result) */
+static inline vf vf_ldexp(vf a, vf k) { return _mm256_mul_ps(a, vf_pow2i(_mm256_max_ps(k, _mm256_set1_ps(-126.0f)))); }
 static inline vf vf_abs(vf a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
 /* |mag| with the sign of s */
 static inline vf vf_copysign(vf mag, vf s)
@@ -75,10 +78,20 @@ static inline void vf_store_f16(uint16_t *p, vf v)
 {
     _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
-/* VF_N int8 bytes from lanes holding integers in [-127, 127], XOR x. */
-static inline void vf_store_i8(int8_t *p, vf v, unsigned char x)
+/* Lanes rounded to the nearest integer (ties to even: MXCSR's default). */
+static inline vi vf_cvt_i32(vf a) { return _mm256_cvtps_epi32(a); }
+static inline vi vi_zero(void) { return _mm256_setzero_si256(); }
+static inline vi vi_add(vi a, vi b) { return _mm256_add_epi32(a, b); }
+static inline int32_t vi_hsum(vi v)
 {
-    const __m256i i = _mm256_cvtps_epi32(v);
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+/* VF_N int8 bytes from lanes holding integers in [-127, 127], XOR x. */
+static inline void vi_store_i8(int8_t *p, vi i, unsigned char x)
+{
     const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
     const __m128i b = _mm_xor_si128(_mm_packs_epi16(w, w), _mm_set1_epi8((char)x));
     _mm_storel_epi64((__m128i *)p, b);

@@ -13,6 +13,7 @@
 #define VF_N 16
 #define VF_ISA avx512vnni
 typedef __m512 vf;
+typedef __m512i vi; /* VF_N int32 lanes */
 
 static inline __mmask16 vf_tail_mask(size_t n) { return (__mmask16)((1u << n) - 1u); }
 static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
@@ -35,6 +36,8 @@ static inline vf vf_pow2i(vf n)
     const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
     return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
 }
+/* a * 2^k for integer-valued k: one scalef, any k (tiny results flush to 0) */
+static inline vf vf_ldexp(vf a, vf k) { return _mm512_scalef_ps(a, k); }
 static inline vf vf_abs(vf a) { return _mm512_abs_ps(a); }
 static inline vf vf_copysign(vf mag, vf s)
 {
@@ -58,11 +61,15 @@ static inline void vf_store_f16(uint16_t *p, vf v)
 {
     _mm256_storeu_si256((__m256i *)p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
+/* Lanes rounded to the nearest integer (ties to even). */
+static inline vi vf_cvt_i32(vf a) { return _mm512_cvtps_epi32(a); }
+static inline vi vi_zero(void) { return _mm512_setzero_si512(); }
+static inline vi vi_add(vi a, vi b) { return _mm512_add_epi32(a, b); }
+static inline int32_t vi_hsum(vi v) { return _mm512_reduce_add_epi32(v); }
 /* VF_N int8 bytes from lanes holding integers in [-127, 127], XOR x. */
-static inline void vf_store_i8(int8_t *p, vf v, unsigned char x)
+static inline void vi_store_i8(int8_t *p, vi v, unsigned char x)
 {
-    const __m128i b = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(v));
-    _mm_storeu_si128((__m128i *)p, _mm_xor_si128(b, _mm_set1_epi8((char)x)));
+    _mm_storeu_si128((__m128i *)p, _mm_xor_si128(_mm512_cvtepi32_epi8(v), _mm_set1_epi8((char)x)));
 }
 static inline vf vf_load_bf16(const uint16_t *p)
 {

@@ -13,6 +13,7 @@
 #define VF_N 4
 #define VF_ISA neon
 typedef float32x4_t vf;
+typedef int32x4_t vi; /* VF_N int32 lanes */
 
 static inline vf vf_load(const float *p) { return vld1q_f32(p); }
 static inline vf vf_loadn(const float *p, size_t n)
@@ -44,6 +45,8 @@ static inline vf vf_pow2i(vf n)
     const int32x4_t e = vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127));
     return vreinterpretq_f32_s32(vshlq_n_s32(e, 23));
 }
+/* a * 2^k for integer-valued k; k below -126 acts as -126 (a tiny result) */
+static inline vf vf_ldexp(vf a, vf k) { return vmulq_f32(a, vf_pow2i(vmaxq_f32(k, vdupq_n_f32(-126.0f)))); }
 static inline vf vf_abs(vf a) { return vabsq_f32(a); }
 static inline vf vf_copysign(vf mag, vf s)
 {
@@ -55,10 +58,15 @@ static inline float vf_hsum(vf v) { return vaddvq_f32(v); }
 static inline float vf_hmax(vf v) { return vmaxvq_f32(v); }
 static inline vf vf_load_f16(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 static inline void vf_store_f16(uint16_t *p, vf v) { vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v))); }
+/* Lanes rounded to the nearest integer (ties to even). */
+static inline vi vf_cvt_i32(vf a) { return vcvtnq_s32_f32(a); }
+static inline vi vi_zero(void) { return vdupq_n_s32(0); }
+static inline vi vi_add(vi a, vi b) { return vaddq_s32(a, b); }
+static inline int32_t vi_hsum(vi v) { return vaddvq_s32(v); }
 /* VF_N int8 bytes from lanes holding integers in [-127, 127], XOR x. */
-static inline void vf_store_i8(int8_t *p, vf v, unsigned char x)
+static inline void vi_store_i8(int8_t *p, vi v, unsigned char x)
 {
-    const int16x4_t w = vqmovn_s32(vcvtnq_s32_f32(v));
+    const int16x4_t w = vqmovn_s32(v);
     const int8x8_t b = veor_s8(vqmovn_s16(vcombine_s16(w, w)), vdup_n_s8((int8_t)x));
     const int32_t lanes = vget_lane_s32(vreinterpret_s32_s8(b), 0);
     memcpy(p, &lanes, 4);
