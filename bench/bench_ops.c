@@ -10,7 +10,9 @@
  * UNet's attention for int8 models): the same op count, peak_frac against
  * the ISA's measured int8 peak; norms / element-wise: gops = GB/s of
  * the minimal traffic (every input read once, every output written once),
- * peak_frac against the measured streaming bandwidth. Peaks of 0 (not
+ * peak_frac against the measured streaming bandwidth; softmax_block_q8
+ * (the int8 attention's softmax step, rows of 256 scores): GB/s the same
+ * way, 4 bytes in and 1 out per score. Peaks of 0 (not
  * measured) give 0 fractions. The scalar run of the big attention cases
  * uses one head (its rate is what is compared). */
 #include <math.h>
@@ -24,7 +26,7 @@
 #include "core/ops_nn.h"
 #include "simd/dispatch.h"
 
-typedef enum { OP_ATTN, OP_ATTN_Q8, OP_GROUPNORM, OP_LAYERNORM, OP_GEGLU, OP_SILU } op_kind;
+typedef enum { OP_ATTN, OP_ATTN_Q8, OP_GROUPNORM, OP_LAYERNORM, OP_GEGLU, OP_SILU, OP_SOFTMAX_Q8 } op_kind;
 
 typedef struct {
     const char *name;
@@ -35,6 +37,25 @@ typedef struct {
 typedef struct {
     float *x, *y, *q, *k, *v, *gamma, *beta;
 } ops_buffers;
+
+/* softmax_block_q8 over rows of one key block, rows split over the threads
+ * (the int8 attention calls it per query row and block of 256 keys). */
+typedef struct {
+    const stdcpu_kernels *kern;
+    const float *s;
+    int8_t *p;
+    size_t rows, n;
+} smq8_job;
+
+static void smq8_worker(void *arg, int ith, int nth)
+{
+    const smq8_job *j = arg;
+    for (size_t r = (size_t)ith; r < j->rows; r += (size_t)nth) {
+        float m = -INFINITY, l = 0.0f, alpha, pscale;
+        j->kern->attn.softmax_block_q8(j->s + r * j->n, j->n, j->n, j->kern->gemm.q8_a_xor, j->p + r * j->n, &m,
+                                       &l, &alpha, &pscale);
+    }
+}
 
 /* One call; returns the work in GFLOP (attention) or GB moved. */
 static double run_once(const bench_env *env, const stdcpu_kernels *kern, const ops_case *c,
@@ -61,6 +82,11 @@ static double run_once(const bench_env *env, const stdcpu_kernels *kern, const o
     case OP_GEGLU:
         stdcpu_geglu(env->pool, kern, bf->x, c->a, c->b, bf->y, NULL);
         return 12.0 * (double)c->a * (double)c->b * 1e-9;
+    case OP_SOFTMAX_Q8: {
+        smq8_job j = {.kern = kern, .s = bf->x, .p = (int8_t *)bf->y, .rows = c->a, .n = c->b};
+        stdcpu_pool_run_n(env->pool, stdcpu_pool_threads(env->pool), smq8_worker, &j);
+        return 5.0 * (double)c->a * (double)c->b * 1e-9; /* 4 bytes in, 1 out per score */
+    }
     case OP_SILU:
         stdcpu_activation(env->pool, kern, STDCPU_ELT_SILU, bf->x, bf->y, c->a * c->b, NULL);
         return 8.0 * (double)c->a * (double)c->b * 1e-9;
@@ -128,6 +154,7 @@ void bench_ops_suite(const bench_env *env)
         {"layernorm", OP_LAYERNORM, 4096, 640, 0, 0},
         {"geglu", OP_GEGLU, 4096, 2560, 0, 0},
         {"silu", OP_SILU, 4096, 1280, 0, 0},
+        {"softmax_block_q8", OP_SOFTMAX_Q8, 4096, 256, 0, 0},
     };
     const size_t big = 4096 * 2 * 2560; /* largest buffer, in floats */
     ops_buffers bf = {0};
@@ -152,6 +179,8 @@ void bench_ops_suite(const bench_env *env)
             snprintf(shape, sizeof shape, "Tq%zu_Tk%zu_d%zu_h%zu", c->a, c->b, c->c, c->d);
         else if (c->op == OP_GROUPNORM)
             snprintf(shape, sizeof shape, "64x64x%zu_G%zu", c->b, c->c);
+        else if (c->op == OP_SOFTMAX_Q8)
+            snprintf(shape, sizeof shape, "rows%zu_keys%zu", c->a, c->b);
         else
             snprintf(shape, sizeof shape, "%zux%zu%s", c->a, c->b, c->op == OP_GEGLU ? "x2" : "");
         double scalar_rate = 0;
