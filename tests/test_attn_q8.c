@@ -145,6 +145,19 @@ static double check_case(q8case *c, double bound)
         ck_assert_int_eq(stdcpu_attention(pool3, k, &a, &err), STDCPU_OK);
         ck_assert_msg(memcmp(o1, o3, n * sizeof(float)) == 0, "%s: 1 and 3 threads differ",
                       stdcpu_isa_name((stdcpu_isa)i));
+        /* the caller's scratch (a UNet's arena), exactly the size asked for,
+         * poisoned: the same output */
+        a.scratch_floats = stdcpu_attention_scratch_floats(&a, 3);
+        a.scratch = stdcpu_aligned_alloc(a.scratch_floats * sizeof(float));
+        ck_assert(a.scratch != NULL && a.scratch_floats > stdcpu_attention_scratch_floats(&a, 1));
+        memset(a.scratch, 0xff, a.scratch_floats * sizeof(float));
+        memset(o3, 0, n * sizeof(float));
+        ck_assert_int_eq(stdcpu_attention(pool3, k, &a, &err), STDCPU_OK);
+        ck_assert_msg(memcmp(o1, o3, n * sizeof(float)) == 0, "%s: the caller's scratch changes the output",
+                      stdcpu_isa_name((stdcpu_isa)i));
+        stdcpu_aligned_free(a.scratch);
+        a.scratch = NULL;
+        a.scratch_floats = 0;
         /* P is the same integers everywhere (softmax_block_q8's table) and the
          * products are exact integers, scaled by the same f32 operations */
         ck_assert_msg(memcmp(o1, ref8, n * sizeof(float)) == 0,

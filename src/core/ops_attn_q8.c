@@ -282,6 +282,55 @@ static void tile_worker(void *arg, int ith, int nth)
     }
 }
 
+/* The shared K/V packs' layout (offsets into one block), then the size of
+ * everything with `nth` threads' scratch after it; 0 on overflow. */
+typedef struct {
+    size_t okp, oks, okc, ovp, ovs, ovc, shared, total;
+} q8a_layout;
+
+static void task_shape(q8a_task *t, const stdcpu_attention_desc *a)
+{
+    memset(t, 0, sizeof *t);
+    t->a = a;
+    t->d = a->head_dim;
+    t->dp = stdcpu_round_up(t->d, 4);
+    t->d16 = stdcpu_round_up(t->d, 16);
+    t->nk16 = stdcpu_round_up(a->tk, 16);
+    t->nblk = (a->tk + Q8A_KB - 1) / Q8A_KB;
+    t->kpack_bytes = stdcpu_round_up(stdcpu_q8_packed_bytes(a->tk, 1, t->dp), 64);
+    t->vblk_bytes = stdcpu_round_up(stdcpu_q8_packed_bytes(t->d, 1, Q8A_KB), 64);
+    t->qtiles = (a->tq + Q8A_QT - 1) / Q8A_QT;
+    t->items = a->batch * a->heads * t->qtiles;
+    t->per_thread = scratch_layout(t, NULL, NULL);
+}
+
+static q8a_layout layout_of(const q8a_task *t, int nth)
+{
+    q8a_layout L;
+    const size_t BH = t->a->batch * t->a->heads;
+    size_t off = 0, per = 0;
+    L.okp = part(&off, BH * t->kpack_bytes);
+    L.oks = part(&off, BH * t->nk16 * 4);
+    L.okc = part(&off, BH * t->nk16 * 4);
+    L.ovp = part(&off, BH * t->nblk * t->vblk_bytes);
+    L.ovs = part(&off, BH * t->nblk * t->d16 * 4);
+    L.ovc = part(&off, BH * t->nblk * t->d16 * 4);
+    L.shared = off;
+    L.total = stdcpu_mul_size(t->per_thread, (size_t)(nth > 0 ? nth : 1), &per) != 0 || off > SIZE_MAX - per
+                  ? 0
+                  : off + per;
+    return L;
+}
+
+size_t stdcpu_attention_q8_scratch_bytes(const stdcpu_attention_desc *a, int threads)
+{
+    if (a->head_dim == 0 || a->head_dim > 512)
+        return 0;
+    q8a_task t;
+    task_shape(&t, a);
+    return layout_of(&t, threads).total;
+}
+
 stdcpu_status stdcpu_attention_q8_run(stdcpu_pool *pool, const stdcpu_kernels *kern,
                                       const stdcpu_attention_desc *a, stdcpu_error *err)
 {
@@ -292,44 +341,33 @@ stdcpu_status stdcpu_attention_q8_run(stdcpu_pool *pool, const stdcpu_kernels *k
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "attention: int8 supports head_dim <= 512, not %zu",
                            a->head_dim);
     q8a_task t;
-    memset(&t, 0, sizeof t);
-    t.a = a;
+    task_shape(&t, a);
     t.kern = kern;
-    t.d = a->head_dim;
-    t.dp = stdcpu_round_up(t.d, 4);
-    t.d16 = stdcpu_round_up(t.d, 16);
-    t.nk16 = stdcpu_round_up(a->tk, 16);
-    t.nblk = (a->tk + Q8A_KB - 1) / Q8A_KB;
-    t.kpack_bytes = stdcpu_round_up(stdcpu_q8_packed_bytes(a->tk, 1, t.dp), 64);
-    t.vblk_bytes = stdcpu_round_up(stdcpu_q8_packed_bytes(t.d, 1, Q8A_KB), 64);
-    t.qtiles = (a->tq + Q8A_QT - 1) / Q8A_QT;
-    const size_t BH = a->batch * a->heads;
-    t.items = BH * t.qtiles;
-    t.per_thread = scratch_layout(&t, NULL, NULL);
-    int nth = pool ? stdcpu_pool_threads(pool) : 1;
-
-    /* One allocation: the shared K/V packs, then each thread's scratch. */
-    size_t off = 0, total;
-    const size_t okp = part(&off, BH * t.kpack_bytes), oks = part(&off, BH * t.nk16 * 4),
-                 okc = part(&off, BH * t.nk16 * 4), ovp = part(&off, BH * t.nblk * t.vblk_bytes),
-                 ovs = part(&off, BH * t.nblk * t.d16 * 4), ovc = part(&off, BH * t.nblk * t.d16 * 4);
-    if (stdcpu_mul_size(t.per_thread, (size_t)nth, &total) != 0 || off > SIZE_MAX - total)
+    const int nth = pool ? stdcpu_pool_threads(pool) : 1;
+    const q8a_layout L = layout_of(&t, nth);
+    if (L.total == 0)
         return stdcpu_fail(err, STDCPU_ERR_LIMIT, "attention: int8 scratch too large");
-    unsigned char *mem = stdcpu_aligned_alloc(off + total);
-    if (!mem)
-        return stdcpu_fail(err, STDCPU_ERR_NOMEM, "attention: no memory for %zu bytes of int8 scratch",
-                           off + total);
-    t.kpack = (int8_t *)(mem + okp);
-    t.ksum = (int32_t *)(mem + oks);
-    t.kscale = (float *)(mem + okc);
-    t.vpack = (int8_t *)(mem + ovp);
-    t.vsum = (int32_t *)(mem + ovs);
-    t.vscale = (float *)(mem + ovc);
-    t.thread_mem = mem + off;
+
+    /* One block: the shared K/V packs, then each thread's scratch; the
+     * caller's (a UNet's arena: no fresh pages per call) when big enough. */
+    unsigned char *owned = NULL, *mem = (unsigned char *)a->scratch;
+    if (!mem || a->scratch_floats < (L.total + sizeof(float) - 1) / sizeof(float)) {
+        if (!(owned = mem = stdcpu_aligned_alloc(L.total)))
+            return stdcpu_fail(err, STDCPU_ERR_NOMEM, "attention: no memory for %zu bytes of int8 scratch",
+                               L.total);
+    }
+    t.kpack = (int8_t *)(mem + L.okp);
+    t.ksum = (int32_t *)(mem + L.oks);
+    t.kscale = (float *)(mem + L.okc);
+    t.vpack = (int8_t *)(mem + L.ovp);
+    t.vsum = (int32_t *)(mem + L.ovs);
+    t.vscale = (float *)(mem + L.ovc);
+    t.thread_mem = mem + L.shared;
     atomic_init(&t.next, 0);
 
+    const size_t BH = a->batch * a->heads;
     stdcpu_pool_run_n(pool, (size_t)nth > BH ? (int)BH : nth, prep_worker, &t);
     stdcpu_pool_run_n(pool, (size_t)nth > t.items ? (int)t.items : nth, tile_worker, &t);
-    stdcpu_aligned_free(mem);
+    stdcpu_aligned_free(owned);
     return STDCPU_OK;
 }

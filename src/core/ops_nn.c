@@ -94,6 +94,8 @@ static size_t attn_per_thread(size_t d) { return stdcpu_round_up(stdcpu_attn_scr
 
 size_t stdcpu_attention_scratch_floats(const stdcpu_attention_desc *a, int threads)
 {
+    if (a->int8 && a->tk > 0)
+        return (stdcpu_attention_q8_scratch_bytes(a, threads) + sizeof(float) - 1) / sizeof(float);
     return attn_per_thread(a->head_dim) * (size_t)(threads > 0 ? threads : 1);
 }
 

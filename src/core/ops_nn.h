@@ -44,7 +44,8 @@ typedef struct stdcpu_attention_desc {
     /* Nonzero: Q.K^T and P.V in int8 on the q8 GEMM kernels (core/ops_attn_q8.c):
      * several times faster, ~1-3% relative error against f32 attention
      * (tests/test_attn_q8.c states the bounds). Needs f32 k / v, no key_bias,
-     * not causal; head_dim <= 512. Allocates its own scratch. */
+     * not causal; head_dim <= 512. Its scratch (K/V packs for every head)
+     * is larger: stdcpu_attention_scratch_floats counts it. */
     int int8;
     /* Optional caller scratch (64-byte aligned) of at least
      * stdcpu_attention_scratch_floats(desc, threads) floats; NULL = allocate. */

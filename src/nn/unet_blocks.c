@@ -211,10 +211,8 @@ static stdcpu_status attend(fwd *f, size_t heads, size_t d, size_t tq, size_t tk
      * 4096 tokens f32 attention was about half of an SD1.5 UNet pass. Short
      * attentions stay f32 (stdcpu_unet_set_attention_precision). */
     a.int8 = f->u->attn_prec == STDCPU_PREC_INT8 && tk >= f->u->attn_int8_min_keys;
-    if (a.int8) {
-        DO(f, stdcpu_attention(f->pool, NULL, &a, f->err));
-        return STDCPU_OK;
-    }
+    /* scratch from the arena either way: the int8 K/V packs (~1-10 MiB)
+     * allocated per call cost fresh pages, i.e. page faults, every time */
     const size_t m = fmark(f);
     a.scratch_floats = stdcpu_attention_scratch_floats(&a, f->threads);
     ALLOC(f, scratch, a.scratch_floats);
