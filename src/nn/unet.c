@@ -703,8 +703,8 @@ void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p, siz
         return;
     u->attn_prec = p;
     u->attn_int8_min_keys = int8_min_keys;
-    /* The activation plan depends on it (the f32 attention's scratch comes
-     * from the arena, the int8 one allocates its own): plan again. */
+    /* The activation plan depends on it (both attentions take their scratch
+     * from the arena, in different sizes): plan again. */
     stdcpu_unet_trim(u);
 }
 
