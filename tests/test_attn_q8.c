@@ -259,6 +259,10 @@ static size_t smq8_versions(smq8_version *v, size_t cap)
 #endif
     (void)a;
     (void)b;
+    printf("softmax_block_q8 versions:");
+    for (size_t i = 0; i < n; i++)
+        printf(" [%s]", v[i].name);
+    printf("\n");
     return n;
 }
 

@@ -6,6 +6,7 @@
 #include "simd/attn.h"
 
 #include "simd/attn_smq8.h"
+#include "simd/cpu.h"
 #include "simd/vec_avx512.h"
 
 #define ATTN_MR 6
@@ -58,7 +59,7 @@ f32_softmax_block_q8_vbmi(const float *s, size_t n, size_t n_padded, unsigned ch
 void stdcpu_attn_softmax_q8_avx512_variants(stdcpu_attn_softmax_q8_fn *poly, stdcpu_attn_softmax_q8_fn *vbmi)
 {
     *poly = VF_FN(f32_softmax_block_q8_poly);
-    *vbmi = __builtin_cpu_supports("avx512vbmi") ? f32_softmax_block_q8_vbmi : NULL;
+    *vbmi = stdcpu_cpu_has_avx512vbmi() ? f32_softmax_block_q8_vbmi : NULL;
 }
 
 void stdcpu_attn_init_avx512vnni(stdcpu_attn_kernels *k)

@@ -65,6 +65,19 @@ static unsigned detect_arm64(void)
 }
 #endif
 
+int stdcpu_cpu_has_avx512vbmi(void)
+{
+#if STDCPU_X86
+    unsigned a, b, c, d;
+    /* only meaningful where the AVX-512 level is (its OS-state checks) */
+    if (!(detect_x86() & (1u << STDCPU_ISA_AVX512VNNI)) || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        return 0;
+    return (int)((c >> 1) & 1);
+#else
+    return 0;
+#endif
+}
+
 unsigned stdcpu_cpu_isa_mask(void)
 {
 #if STDCPU_X86
