@@ -39,6 +39,12 @@ void bench_measure_peaks(bench_env *env);
  * taken against the peak measured just before and just after it. */
 double bench_peak_i8_now(const bench_env *env);
 
+/* Prints one line naming the CPU this run is on (`BENCH name=machine
+ * cpu="..." family=.. model=.. isa=.. vbmi=..`): this shared VM has moved
+ * between hosts (an AMD Zen 4 and an Intel Xeon of model 207 seen), whose
+ * peaks differ by ~1.6x, so every run's numbers say where they came from. */
+void bench_print_machine(void);
+
 /* Suites of stdcpu-bench-kernels, one per kernel family. */
 void bench_gemm_suite(const bench_env *env); /* q8/f32 GEMM, convolution */
 void bench_ops_suite(const bench_env *env);  /* attention, norms, element-wise */

@@ -24,6 +24,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    bench_print_machine();
     const int all = threads > 0 ? threads : stdcpu_default_threads();
     /* All threads first, then one thread (skipped when they are the same). */
     const int counts[2] = {all, 1};

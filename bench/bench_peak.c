@@ -4,12 +4,14 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "base/mem.h"
 #include "bench.h"
+#include "simd/cpu.h"
 #include "simd/dispatch.h"
 #include "simd/gemm_peak.h"
 
@@ -161,4 +163,35 @@ double bench_peak_i8_now(const bench_env *env)
     peak_loop_fn l8, lf;
     loops_for(stdcpu_isa_active(), &l8, &lf);
     return l8 ? measure_loop(env->pool, env->threads, l8, 1) / 1e9 : 0;
+}
+
+/* The first processor's "model name", "cpu family" and "model" lines of
+ * /proc/cpuinfo (x86; "?" elsewhere or when absent). */
+void bench_print_machine(void)
+{
+    char name[128] = "?", family[16] = "?", model[16] = "?", line[512];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (!colon)
+            continue;
+        char *v = colon + 1 + (colon[1] == ' ');
+        v[strcspn(v, "\n")] = 0;
+        char *dst = !strncmp(line, "model name", 10) ? name : !strncmp(line, "cpu family", 10) ? family
+                    : (!strncmp(line, "model\t", 6) || !strncmp(line, "model :", 7)) ? model : NULL;
+        const size_t cap = dst == name ? sizeof name : sizeof family;
+        if (dst && dst[0] == '?') {
+            strncpy(dst, v, cap - 1);
+            dst[cap - 1] = 0;
+            for (char *c = dst; *c; c++)
+                *c = *c == '"' ? '\'' : *c;
+        }
+        if (!strncmp(line, "processor", 9) && name[0] != '?')
+            break; /* the second processor */
+    }
+    if (f)
+        fclose(f);
+    printf("BENCH name=machine cpu=\"%s\" family=%s model=%s isa=%s vbmi=%d\n", name, family, model,
+           stdcpu_isa_name(stdcpu_isa_active()), stdcpu_cpu_has_avx512vbmi());
+    fflush(stdout);
 }

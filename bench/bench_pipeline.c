@@ -535,6 +535,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    bench_print_machine();
     struct stat st;
     char probe[4200];
     snprintf(probe, sizeof probe, "%s/sdxl_base/unet/config.json", bo.configs);
