@@ -40,9 +40,9 @@ void bench_measure_peaks(bench_env *env);
 double bench_peak_i8_now(const bench_env *env);
 
 /* Prints one line naming the CPU this run is on (`BENCH name=machine
- * cpu="..." family=.. model=.. isa=.. vbmi=..`): this shared VM has moved
- * between hosts (an AMD Zen 4 and an Intel Xeon of model 207 seen), whose
- * peaks differ by ~1.6x, so every run's numbers say where they came from. */
+ * cpu="..." family=.. model=.. isa=.. vbmi=..`): this shared VM, described
+ * as a Zen 4, reported an Intel Xeon (family 6 model 207) with ~1.6x those
+ * peaks, so every run's numbers say where they came from. */
 void bench_print_machine(void);
 
 /* Suites of stdcpu-bench-kernels, one per kernel family. */
