@@ -24,14 +24,8 @@ __attribute__((target("avx512vbmi"))) static void
 f32_softmax_block_q8_vbmi(const float *s, size_t n, size_t n_padded, unsigned char xor_byte, int8_t *pq, float *m,
                           float *l, float *alpha, float *pscale)
 {
-    size_t j = 0;
-    __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (; j + 16 <= n; j += 16)
-        mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + j));
-    float mb = _mm512_reduce_max_ps(mx);
-    for (; j < n; j++)
-        if (s[j] > mb)
-            mb = s[j];
+    size_t j;
+    const float mb = VF_FN(smq8_block_max)(s, n);
     const float off = fmaf(-mb, STDCPU_SMQ8_C, 127.0f);
     const __m512 vc = _mm512_set1_ps(STDCPU_SMQ8_C), voff = _mm512_set1_ps(off);
     const __m512i x = _mm512_set1_epi8((char)xor_byte);

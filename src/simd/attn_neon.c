@@ -19,14 +19,8 @@
 static void f32_softmax_block_q8_tbl(const float *s, size_t n, size_t n_padded, unsigned char xor_byte, int8_t *pq,
                                      float *m, float *l, float *alpha, float *pscale)
 {
-    size_t j = 0;
-    float32x4_t mx = vdupq_n_f32(-INFINITY);
-    for (; j + 4 <= n; j += 4)
-        mx = vmaxq_f32(mx, vld1q_f32(s + j));
-    float mb = vmaxvq_f32(mx);
-    for (; j < n; j++)
-        if (s[j] > mb)
-            mb = s[j];
+    size_t j;
+    const float mb = VF_FN(smq8_block_max)(s, n);
     const float off = fmaf(-mb, STDCPU_SMQ8_C, 127.0f);
     const float32x4_t vc = vdupq_n_f32(STDCPU_SMQ8_C), voff = vdupq_n_f32(off);
     const uint8x16_t x = vdupq_n_u8(xor_byte), sixty_four = vdupq_n_u8(64);

@@ -248,8 +248,9 @@ static void VF_FN(f32_attn_flash_q64k64)(const stdcpu_attn_job *job)
  * once offline and on every ISA by tests/test_attn_q8.c), so P is the same
  * bit for bit as the scalar reference's. ISAs with a fast byte-table
  * lookup use that instead (attn_avx512vnni.c with VBMI, attn_neon.c). */
-static void VF_FN(f32_softmax_block_q8_poly)(const float *s, size_t n, size_t n_padded, unsigned char xor_byte,
-                                             int8_t *pq, float *m, float *l, float *alpha, float *pscale)
+/* The maximum of s[0 .. n), n >= 1: shared by every softmax_block_q8 of
+ * the ISA files that include this template. */
+static inline float VF_FN(smq8_block_max)(const float *s, size_t n)
 {
     size_t j = 0;
     vf mx = vf_set1(-INFINITY);
@@ -259,6 +260,14 @@ static void VF_FN(f32_softmax_block_q8_poly)(const float *s, size_t n, size_t n_
     for (; j < n; j++)
         if (s[j] > mb)
             mb = s[j];
+    return mb;
+}
+
+static void VF_FN(f32_softmax_block_q8_poly)(const float *s, size_t n, size_t n_padded, unsigned char xor_byte,
+                                             int8_t *pq, float *m, float *l, float *alpha, float *pscale)
+{
+    size_t j;
+    const float mb = VF_FN(smq8_block_max)(s, n);
     const float off = fmaf(-mb, STDCPU_SMQ8_C, 127.0f);
     const vf vc = vf_set1(STDCPU_SMQ8_C), voff = vf_set1(off), step = vf_set1(8.0f / 127.0f),
              zoff = vf_set1(-8.0f), w127 = vf_set1(127.0f);
