@@ -15,9 +15,10 @@
  *      max) rounded (simd/attn.h softmax_block_q8), so blocks far below the
  *      row's maximum keep their precision;
  *   V  per (key block, channel).
- * K and V are quantised and packed (16c4, like weights) once per (batch,
- * head) before the query tiles run; every query tile is then independent,
- * so results do not depend on the thread count. */
+ * K and V are quantised and packed (16c4, like weights) once per call,
+ * before the query tiles run, in a fixed split over (batch, key block);
+ * every query tile is then independent, so results do not depend on the
+ * thread count. */
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -42,6 +43,13 @@ typedef struct {
     int8_t *vpack;   /* [BH][nblk][vblk_bytes]  V block: N = d, K-dim = keys of the block */
     int32_t *vsum;   /* [BH][nblk][d16] */
     float *vscale;   /* [BH][nblk][d16] per-channel scales of the block, 0 padded */
+    /* per batch item, over all C = heads * d channels (the preparation's
+     * statistics, gathered in row order: one contiguous sweep, not one
+     * strided sweep per head) */
+    size_t C;
+    float *kpart;    /* [B][nblk][C] sums of K over each block's keys */
+    float *kmean;    /* [B][C] */
+    float *vmax;     /* [B][nblk][C] max |V| over each block's keys */
     /* per thread */
     unsigned char *thread_mem;
     size_t per_thread;
@@ -58,6 +66,7 @@ typedef struct {
     float *o;       /* [QT][d16] output accumulator */
     float *m, *l, *alpha, *pscale; /* [QT] each */
     float *row;     /* [d] f32 staging for K / V quantisation */
+    float *cinv;    /* [C] a V block's inverse scales, every head's channels */
 } q8a_scratch;
 
 static size_t part(size_t *off, size_t bytes)
@@ -73,7 +82,7 @@ static size_t scratch_layout(const q8a_task *t, unsigned char *base, q8a_scratch
     size_t off = 0;
     const size_t oqq = part(&off, QT * t->dp), oqsc = part(&off, QT * 4), os = part(&off, QT * KB * 4),
                  op = part(&off, QT * KB), oo = part(&off, QT * t->d16 * 4), om = part(&off, 4 * QT * 4),
-                 orow = part(&off, t->d * 4);
+                 orow = part(&off, t->d * 4), ocinv = part(&off, t->C * 4);
     if (base) {
         sc->qq = (int8_t *)(base + oqq);
         sc->qsc = (float *)(base + oqsc);
@@ -85,92 +94,116 @@ static size_t scratch_layout(const q8a_task *t, unsigned char *base, q8a_scratch
         sc->alpha = sc->l + QT;
         sc->pscale = sc->alpha + QT;
         sc->row = (float *)(base + orow);
+        sc->cinv = (float *)(base + ocinv);
     }
     return off;
 }
 
-/* ---- K / V preparation, one (batch, head) at a time ------------------------ */
+/* ---- K / V preparation, one (batch, block of Q8A_KB keys) at a time ---------
+ *
+ * A head's K and V are d floats of each row of [tk][heads*d] maps whose rows
+ * are kilobytes apart. Prepared head by head, every head swept all rows
+ * four times: a TLB miss per row, and the preparation took ~1/6 of the
+ * int8 attention at d = 40. So both passes go row by row over all heads:
+ *   1. stats: per block, the sums of K and the max |V| of every channel;
+ *   2. (serial, in block order) the K means;
+ *   3. pack: per block, every head's K rows (centred, one scale per key)
+ *      and V rows (one scale per channel of the block) quantised and packed.
+ * Items are (batch, block) in a fixed split, and the means are summed in
+ * block order, so results do not depend on the thread count. */
 
-static void prep_head(q8a_task *t, size_t bh, const q8a_scratch *sc)
+static void stats_block(q8a_task *t, size_t b, size_t bi)
+{
+    const stdcpu_attention_desc *a = t->a;
+    const size_t C = t->C, nk = a->tk, j0 = bi * Q8A_KB, nkb = nk - j0 < Q8A_KB ? nk - j0 : Q8A_KB;
+    float *ks = t->kpart + (b * t->nblk + bi) * C, *vm = t->vmax + (b * t->nblk + bi) * C;
+    for (size_t c = 0; c < C; c++)
+        ks[c] = vm[c] = 0.0f;
+    for (size_t j = j0; j < j0 + nkb; j++) {
+        const float *kr = a->k + (b * nk + j) * a->k_stride, *vr = a->v + (b * nk + j) * a->v_stride;
+        for (size_t c = 0; c < C; c++) {
+            ks[c] += kr[c];
+            const float x = fabsf(vr[c]);
+            vm[c] = x > vm[c] ? x : vm[c]; /* NaN ignored, like f32_absmax */
+        }
+    }
+}
+
+static void stats_worker(void *arg, int ith, int nth)
+{
+    q8a_task *t = arg;
+    for (size_t it = (size_t)ith; it < t->a->batch * t->nblk; it += (size_t)nth)
+        stats_block(t, it / t->nblk, it % t->nblk);
+}
+
+static void pack_block(q8a_task *t, size_t b, size_t bi, const q8a_scratch *sc)
 {
     const stdcpu_attention_desc *a = t->a;
     const stdcpu_gemm_kernels *g = &t->kern->gemm;
-    const size_t d = t->d, dp = t->dp, d16 = t->d16, nk = a->tk, h = bh % a->heads, b = bh / a->heads;
-    const float *k = a->k + b * nk * a->k_stride + h * d;
-    const float *v = a->v + b * nk * a->v_stride + h * d;
-    float *row = sc->row; /* [d] staging */
-    int8_t q4[4][512];    /* quantised rows before packing */
+    const size_t d = t->d, dp = t->dp, d16 = t->d16, C = t->C, H = a->heads, nk = a->tk;
+    const size_t j0 = bi * Q8A_KB, nkb = nk - j0 < Q8A_KB ? nk - j0 : Q8A_KB, kcb = stdcpu_round_up(nkb, 4);
+    const size_t nkb16 = stdcpu_round_up(nkb, 16);
+    const float *kmean = t->kmean + b * C, *vmax = t->vmax + (b * t->nblk + bi) * C;
+    float *row = sc->row;
+    int8_t q4[4][512]; /* quantised rows before packing */
 
-    /* K: centre each channel over the keys (any vector subtracted from every
-     * key leaves the softmax unchanged, so f32 sums are precise enough), one
-     * scale per key, packed 16c4: panel j/16, group c/4, lane j%16. */
-    float kmean[512];
-    for (size_t c = 0; c < d; c++)
-        kmean[c] = 0.0f;
-    for (size_t j = 0; j < nk; j++)
+    /* zero this block's share of every head's packs (key padding included) */
+    for (size_t h = 0; h < H; h++) {
+        const size_t bh = b * H + h, vb = bh * t->nblk + bi;
+        memset(t->kpack + bh * t->kpack_bytes + j0 * dp, 0, nkb16 * dp);
+        memset(t->ksum + bh * t->nk16 + j0, 0, nkb16 * sizeof(int32_t));
+        memset(t->kscale + bh * t->nk16 + j0, 0, nkb16 * sizeof(float));
+        memset(t->vpack + vb * t->vblk_bytes, 0, d16 / 16 * kcb * 16);
+        memset(t->vsum + vb * d16, 0, d16 * sizeof(int32_t));
+        float *vs = t->vscale + vb * d16;
+        memset(vs, 0, d16 * sizeof(float));
         for (size_t c = 0; c < d; c++)
-            kmean[c] += k[j * a->k_stride + c];
-    for (size_t c = 0; c < d; c++)
-        kmean[c] /= (float)nk;
-    int8_t *kp = t->kpack + bh * t->kpack_bytes;
-    int32_t *ksum = t->ksum + bh * t->nk16;
-    float *ks = t->kscale + bh * t->nk16;
-    memset(kp, 0, t->kpack_bytes);
-    memset(ksum, 0, t->nk16 * sizeof *ksum);
-    memset(ks, 0, t->nk16 * sizeof *ks);
-    for (size_t j = 0; j < nk; j++) {
-        for (size_t c = 0; c < d; c++)
-            row[c] = k[j * a->k_stride + c] - kmean[c];
-        float s, inv;
-        stdcpu_q8_scale_for(g->f32_absmax(row, d), &s, &inv);
-        ks[j] = s;
-        g->q8_quantize(row, d, dp, inv, 0, q4[0]);
-        int8_t *panel = kp + j / 16 * dp * 16 + j % 16 * 4;
-        int32_t sum = 0;
-        for (size_t c = 0; c < dp; c += 4) {
-            memcpy(panel + c * 16, q4[0] + c, 4);
-            sum += q4[0][c] + q4[0][c + 1] + q4[0][c + 2] + q4[0][c + 3];
-        }
-        ksum[j] = sum;
+            stdcpu_q8_scale_for(vmax[h * d + c], &vs[c], &sc->cinv[h * d + c]);
     }
 
-    /* V: per key block, one scale per channel; 16c4 with the keys as the
+    /* K: centred (any vector subtracted from every key leaves the softmax
+     * unchanged, so f32 sums are precise enough), one scale per key, packed
+     * 16c4: panel j/16, group c/4, lane j%16. */
+    for (size_t j = j0; j < j0 + nkb; j++) {
+        const float *kr = a->k + (b * nk + j) * a->k_stride;
+        for (size_t h = 0; h < H; h++) {
+            const size_t bh = b * H + h;
+            for (size_t c = 0; c < d; c++)
+                row[c] = kr[h * d + c] - kmean[h * d + c];
+            float s, inv;
+            stdcpu_q8_scale_for(g->f32_absmax(row, d), &s, &inv);
+            t->kscale[bh * t->nk16 + j] = s;
+            g->q8_quantize(row, d, dp, inv, 0, q4[0]);
+            int8_t *panel = t->kpack + bh * t->kpack_bytes + j / 16 * dp * 16 + j % 16 * 4;
+            int32_t sum = 0;
+            for (size_t c = 0; c < dp; c += 4) {
+                memcpy(panel + c * 16, q4[0] + c, 4);
+                sum += q4[0][c] + q4[0][c + 1] + q4[0][c + 2] + q4[0][c + 3];
+            }
+            t->ksum[bh * t->nk16 + j] = sum;
+        }
+    }
+
+    /* V: one scale per channel of the block; 16c4 with the keys as the
      * reduction: panel c/16, group j/4, lane c%16, byte j%4 (four keys'
      * bytes of a channel are one 32-bit store). */
-    for (size_t bi = 0; bi < t->nblk; bi++) {
-        const size_t j0 = bi * Q8A_KB, nkb = nk - j0 < Q8A_KB ? nk - j0 : Q8A_KB;
-        const size_t kcb = stdcpu_round_up(nkb, 4);
-        float *vs = t->vscale + (bh * t->nblk + bi) * d16;
-        int32_t *vsum = t->vsum + (bh * t->nblk + bi) * d16;
-        int8_t *vp = t->vpack + (bh * t->nblk + bi) * t->vblk_bytes;
-        float mx[512], inv[512];
-        for (size_t c = 0; c < d; c++)
-            mx[c] = 0.0f;
-        for (size_t j = 0; j < nkb; j++) {
-            const float *vr = v + (j0 + j) * a->v_stride;
-            for (size_t c = 0; c < d; c++) {
-                const float x = fabsf(vr[c]);
-                mx[c] = x > mx[c] ? x : mx[c]; /* NaN ignored, like f32_absmax */
-            }
-        }
-        memset(vs, 0, d16 * sizeof *vs);
-        memset(vsum, 0, d16 * sizeof *vsum);
-        for (size_t c = 0; c < d; c++)
-            stdcpu_q8_scale_for(mx[c], &vs[c], &inv[c]);
-        memset(vp, 0, d16 / 16 * kcb * 16);
-        for (size_t j = 0; j < nkb; j += 4) {
-            const size_t nj = nkb - j < 4 ? nkb - j : 4;
+    for (size_t j = 0; j < nkb; j += 4) {
+        const size_t nj = nkb - j < 4 ? nkb - j : 4;
+        for (size_t h = 0; h < H; h++) {
+            const size_t vb = (b * H + h) * t->nblk + bi;
+            const float *inv = sc->cinv + h * d;
             for (size_t r = 0; r < 4; r++) {
                 if (r >= nj) {
                     memset(q4[r], 0, d);
                     continue;
                 }
-                const float *vr = v + (j0 + j + r) * a->v_stride;
+                const float *vr = a->v + (b * nk + j0 + j + r) * a->v_stride + h * d;
                 for (size_t c = 0; c < d; c++)
                     row[c] = vr[c] * inv[c];
                 g->q8_quantize(row, d, d, 1.0f, 0, q4[r]);
             }
-            int8_t *grp = vp + j / 4 * 64;
+            int8_t *grp = t->vpack + vb * t->vblk_bytes + j / 4 * 64;
+            int32_t *vsum = t->vsum + vb * d16;
             for (size_t c = 0; c < d; c++) {
                 const int8_t four[4] = {q4[0][c], q4[1][c], q4[2][c], q4[3][c]};
                 memcpy(grp + c / 16 * kcb * 16 + c % 16 * 4, four, 4);
@@ -180,14 +213,25 @@ static void prep_head(q8a_task *t, size_t bh, const q8a_scratch *sc)
     }
 }
 
-static void prep_worker(void *arg, int ith, int nth)
+static void pack_worker(void *arg, int ith, int nth)
 {
     q8a_task *t = arg;
     q8a_scratch sc;
     scratch_layout(t, t->thread_mem + (size_t)ith * t->per_thread, &sc);
-    const size_t BH = t->a->batch * t->a->heads;
-    for (size_t bh = (size_t)ith; bh < BH; bh += (size_t)nth)
-        prep_head(t, bh, &sc);
+    for (size_t it = (size_t)ith; it < t->a->batch * t->nblk; it += (size_t)nth)
+        pack_block(t, it / t->nblk, it % t->nblk, &sc);
+}
+
+/* K means per batch item: block sums added in block order. */
+static void k_means(q8a_task *t)
+{
+    for (size_t b = 0; b < t->a->batch; b++)
+        for (size_t c = 0; c < t->C; c++) {
+            float s = 0.0f;
+            for (size_t bi = 0; bi < t->nblk; bi++)
+                s += t->kpart[(b * t->nblk + bi) * t->C + c];
+            t->kmean[b * t->C + c] = s / (float)t->a->tk;
+        }
 }
 
 /* ---- query tiles -------------------------------------------------------------- */
@@ -285,7 +329,7 @@ static void tile_worker(void *arg, int ith, int nth)
 /* The shared K/V packs' layout (offsets into one block), then the size of
  * everything with `nth` threads' scratch after it; 0 on overflow. */
 typedef struct {
-    size_t okp, oks, okc, ovp, ovs, ovc, shared, total;
+    size_t okp, oks, okc, ovp, ovs, ovc, okpart, okmean, ovmax, shared, total;
 } q8a_layout;
 
 static void task_shape(q8a_task *t, const stdcpu_attention_desc *a)
@@ -295,6 +339,7 @@ static void task_shape(q8a_task *t, const stdcpu_attention_desc *a)
     t->d = a->head_dim;
     t->dp = stdcpu_round_up(t->d, 4);
     t->d16 = stdcpu_round_up(t->d, 16);
+    t->C = a->heads * t->d;
     t->nk16 = stdcpu_round_up(a->tk, 16);
     t->nblk = (a->tk + Q8A_KB - 1) / Q8A_KB;
     t->kpack_bytes = stdcpu_round_up(stdcpu_q8_packed_bytes(a->tk, 1, t->dp), 64);
@@ -315,6 +360,9 @@ static q8a_layout layout_of(const q8a_task *t, int nth)
     L.ovp = part(&off, BH * t->nblk * t->vblk_bytes);
     L.ovs = part(&off, BH * t->nblk * t->d16 * 4);
     L.ovc = part(&off, BH * t->nblk * t->d16 * 4);
+    L.okpart = part(&off, t->a->batch * t->nblk * t->C * 4);
+    L.okmean = part(&off, t->a->batch * t->C * 4);
+    L.ovmax = part(&off, t->a->batch * t->nblk * t->C * 4);
     L.shared = off;
     L.total = stdcpu_mul_size(t->per_thread, (size_t)(nth > 0 ? nth : 1), &per) != 0 || off > SIZE_MAX - per
                   ? 0
@@ -362,11 +410,17 @@ stdcpu_status stdcpu_attention_q8_run(stdcpu_pool *pool, const stdcpu_kernels *k
     t.vpack = (int8_t *)(mem + L.ovp);
     t.vsum = (int32_t *)(mem + L.ovs);
     t.vscale = (float *)(mem + L.ovc);
+    t.kpart = (float *)(mem + L.okpart);
+    t.kmean = (float *)(mem + L.okmean);
+    t.vmax = (float *)(mem + L.ovmax);
     t.thread_mem = mem + L.shared;
     atomic_init(&t.next, 0);
 
-    const size_t BH = a->batch * a->heads;
-    stdcpu_pool_run_n(pool, (size_t)nth > BH ? (int)BH : nth, prep_worker, &t);
+    const size_t blocks = a->batch * t.nblk;
+    const int nprep = (size_t)nth > blocks ? (int)blocks : nth;
+    stdcpu_pool_run_n(pool, nprep, stats_worker, &t);
+    k_means(&t);
+    stdcpu_pool_run_n(pool, nprep, pack_worker, &t);
     stdcpu_pool_run_n(pool, (size_t)nth > t.items ? (int)t.items : nth, tile_worker, &t);
     stdcpu_aligned_free(owned);
     return STDCPU_OK;
