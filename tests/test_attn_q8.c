@@ -107,16 +107,6 @@ static double rel_l2(const float *got, const double *want, size_t n)
     return sqrt(e / w);
 }
 
-static double rel_l2f(const float *got, const float *want, size_t n)
-{
-    double e = 0, w = 0;
-    for (size_t i = 0; i < n; i++) {
-        e += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
-        w += (double)want[i] * want[i];
-    }
-    return w > 0 ? sqrt(e / w) : sqrt(e);
-}
-
 /* The int8 result of every ISA: within `bound` of the double reference and
  * bit-identical to the scalar table's int8 result; 1 and 3 threads identical.
  * Returns the scalar table's error against the reference. */
@@ -162,7 +152,7 @@ static double check_case(q8case *c, double bound)
          * products are exact integers, scaled by the same f32 operations */
         ck_assert_msg(memcmp(o1, ref8, n * sizeof(float)) == 0,
                       "%s d=%zu tq=%zu tk=%zu: differs from the scalar int8 result (rel L2 %.2e)",
-                      stdcpu_isa_name((stdcpu_isa)i), c->d, c->tq, c->tk, rel_l2f(o1, ref8, n));
+                      stdcpu_isa_name((stdcpu_isa)i), c->d, c->tq, c->tk, stdcpu_test_rel_l2(o1, ref8, n));
         ck_assert_msg(rel_l2(o1, want, n) <= bound, "%s: int8 error above %.4f", stdcpu_isa_name((stdcpu_isa)i),
                       bound);
     }

@@ -210,16 +210,6 @@ START_TEST(test_vae_bands_and_threads)
 }
 END_TEST
 
-static double rel_l2(const float *a, const float *ref, size_t n)
-{
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        num += ((double)a[i] - ref[i]) * ((double)a[i] - ref[i]);
-        den += (double)ref[i] * ref[i];
-    }
-    return den > 0.0 ? sqrt(num / den) : sqrt(num);
-}
-
 static int all_finite(const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -252,7 +242,7 @@ START_TEST(test_vae_f16_maps)
     stdcpu_vae_set_maps_f16(v, 1);
     ck_assert_msg(stdcpu_vae_encode(v, p1, img, B, H, W, m, &err) == STDCPU_OK, "%s", err.msg);
     ck_assert_msg(stdcpu_vae_decode(v, p1, z, B, h, w, d, &err) == STDCPU_OK, "%s", err.msg);
-    const double em = rel_l2(m, m_ref, nm), ed = rel_l2(d, d_ref, nd);
+    const double em = stdcpu_test_rel_l2(m, m_ref, nm), ed = stdcpu_test_rel_l2(d, d_ref, nd);
     printf("f16 maps vs f32 maps: moments rel L2 %.2e, decoded %.2e\n", em, ed);
     ck_assert_msg(em < 3e-3 && ed < 7e-3, "f16 maps: moments %.3g, decoded %.3g", em, ed);
     ck_assert_msg(em > 0.0 && ed > 0.0, "f16 maps gave f32 results: not used?");
@@ -272,7 +262,8 @@ START_TEST(test_vae_f16_maps)
     stdcpu_vae_set_maps_f16(v, 1);
     ck_assert(stdcpu_vae_decode(v, p1, z, B, h, w, d, &err) == STDCPU_OK);
     ck_assert_msg(all_finite(d_ref, nd) && all_finite(d, nd), "large activations became inf/NaN");
-    ck_assert_msg(rel_l2(d, d_ref, nd) < 7e-3, "large activations: decoded %.3g", rel_l2(d, d_ref, nd));
+    const double e_large = stdcpu_test_rel_l2(d, d_ref, nd);
+    ck_assert_msg(e_large < 7e-3, "large activations: decoded %.3g", e_large);
     vae_case_free(&c);
     stdcpu_vae_free(v);
     free(m3);

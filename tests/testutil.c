@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,4 +68,14 @@ int stdcpu_test_run(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? 0 : 1;
+}
+
+double stdcpu_test_rel_l2(const float *got, const float *want, size_t n)
+{
+    double e = 0.0, w = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        e += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+        w += (double)want[i] * want[i];
+    }
+    return w > 0.0 ? sqrt(e / w) : sqrt(e);
 }

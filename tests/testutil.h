@@ -19,6 +19,10 @@ const char *stdcpu_test_tmpdir(void);
 /* Runs the suite; returns the process exit code (0 pass, 1 fail). */
 int stdcpu_test_run(Suite *s);
 
+/* Relative L2 error sqrt(sum (got - want)^2 / sum want^2), in double
+ * (the absolute L2 norm when want is all zero). */
+double stdcpu_test_rel_l2(const float *got, const float *want, size_t n);
+
 /* Deterministic pseudo-random numbers for test data (xorshift). */
 typedef struct { unsigned long long s; } stdcpu_test_rng;
 static inline unsigned long long stdcpu_test_next(stdcpu_test_rng *r)
