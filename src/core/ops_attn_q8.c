@@ -163,17 +163,16 @@ static void pack_block(q8a_task *t, size_t b, size_t bi, const q8a_scratch *sc)
 
     /* K: centred (any vector subtracted from every key leaves the softmax
      * unchanged, so f32 sums are precise enough), one scale per key, packed
-     * 16c4: panel j/16, group c/4, lane j%16. */
+     * 16c4: panel j/16, group c/4, lane j%16. (The layout of
+     * stdcpu_q8_pack_16c4, written out here with 4-byte copies: that one
+     * indexes byte by byte, fine at load time, not once per attention.) */
     for (size_t j = j0; j < j0 + nkb; j++) {
         const float *kr = a->k + (b * nk + j) * a->k_stride;
         for (size_t h = 0; h < H; h++) {
             const size_t bh = b * H + h;
             for (size_t c = 0; c < d; c++)
                 row[c] = kr[h * d + c] - kmean[h * d + c];
-            float s, inv;
-            stdcpu_q8_scale_for(g->f32_absmax(row, d), &s, &inv);
-            t->kscale[bh * t->nk16 + j] = s;
-            g->q8_quantize(row, d, dp, inv, 0, q4[0]);
+            t->kscale[bh * t->nk16 + j] = stdcpu_q8_quantize_row(g, row, d, dp, 0, q4[0]);
             int8_t *panel = t->kpack + bh * t->kpack_bytes + j / 16 * dp * 16 + j % 16 * 4;
             int32_t sum = 0;
             for (size_t c = 0; c < dp; c += 4) {
@@ -271,10 +270,7 @@ static void run_tile(q8a_task *t, size_t b, size_t h, size_t q0, const q8a_scrat
 
     for (size_t i = 0; i < nq; i++) {
         const float *q = a->q + (b * a->tq + q0 + i) * a->q_stride + h * d;
-        float s, inv;
-        stdcpu_q8_scale_for(g->f32_absmax(q, d), &s, &inv);
-        sc->qsc[i] = s * a->scale;
-        g->q8_quantize(q, d, dp, inv, ax, sc->qq + i * dp);
+        sc->qsc[i] = stdcpu_q8_quantize_row(g, q, d, dp, ax, sc->qq + i * dp) * a->scale;
         sc->m[i] = -INFINITY;
         sc->l[i] = 0.0f;
     }

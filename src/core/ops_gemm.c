@@ -297,10 +297,7 @@ static void q8_linear_task(void *arg, int ith, int nth)
         const size_t r0 = blk * rb, rows = min_sz(rb, j->g.rows - r0);
         if (blk != quantised_block) {
             for (size_t i = 0; i < rows; i++) {
-                const float *xi = j->x + (r0 + i) * lw->k;
-                float inv;
-                stdcpu_q8_scale_for(gk->f32_absmax(xi, lw->k), &as[i], &inv);
-                gk->q8_quantize(xi, lw->k, kp, inv, gk->q8_a_xor, aq + i * kp);
+                as[i] = stdcpu_q8_quantize_row(gk, j->x + (r0 + i) * lw->k, lw->k, kp, gk->q8_a_xor, aq + i * kp);
             }
             /* ks = 1: tile mt's pointers are its rows, [1][mr_t]. */
             for (size_t i0 = 0; i0 < rows; i0 += mr)

@@ -44,6 +44,15 @@ static void q8_quantize_scalar(const float *x, size_t n, size_t n_padded, float 
         q[i] = (int8_t)xor_byte;
 }
 
+float stdcpu_q8_quantize_row(const stdcpu_gemm_kernels *k, const float *x, size_t n, size_t n_padded,
+                             unsigned char xor_byte, int8_t *q)
+{
+    float s, inv;
+    stdcpu_q8_scale_for(k->f32_absmax(x, n), &s, &inv);
+    k->q8_quantize(x, n, n_padded, inv, xor_byte, q);
+    return s;
+}
+
 void stdcpu_q8_quantize_weights(const float *w, size_t n, size_t k, int8_t *q, float *scales)
 {
     for (size_t o = 0; o < n; o++) {

@@ -101,6 +101,12 @@ int stdcpu_gemm_complete(const stdcpu_gemm_kernels *k);
 /* The scale that maps absmax to 127 and its inverse (both 0 when absmax is 0). */
 void stdcpu_q8_scale_for(float absmax, float *scale, float *inv_scale);
 
+/* One activation row through a kernel table: scale for its absmax, x
+ * quantised into q [n_padded] (XOR xor_byte, padding = 0 ^ xor_byte).
+ * Returns the row's scale. */
+float stdcpu_q8_quantize_row(const stdcpu_gemm_kernels *k, const float *x, size_t n, size_t n_padded,
+                             unsigned char xor_byte, int8_t *q);
+
 /* Per-output-channel quantisation of f32 weights w [n][k] into q [n][k] and
  * scales [n] (for tests and --random models). */
 void stdcpu_q8_quantize_weights(const float *w, size_t n, size_t k, int8_t *q, float *scales);
