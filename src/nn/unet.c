@@ -505,7 +505,7 @@ stdcpu_status stdcpu_unet_load(stdcpu_unet **out, const stdcpu_wsrc *w, stdcpu_p
     u->prec = p;
     /* int8 attention where the CPU has int8 dot products (VNNI, dotprod): 1.5-2x
      * the f32 kernel there. AVX2's int8 path is not faster than its f32 one
-     * (0.97-1.1x measured), so f32 keeps the better accuracy on it and on
+     * (0.97-1.2x measured), so f32 keeps the better accuracy on it and on
      * NEON without dotprod. */
     const stdcpu_isa isa = stdcpu_isa_active();
     u->attn_prec = p == STDCPU_PREC_INT8 && (isa == STDCPU_ISA_AVX512VNNI || isa == STDCPU_ISA_NEONDOT)
