@@ -504,7 +504,7 @@ stdcpu_status stdcpu_unet_load(stdcpu_unet **out, const stdcpu_wsrc *w, stdcpu_p
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "out of memory");
     u->prec = p;
     /* int8 attention where the CPU has int8 dot products (VNNI, dotprod): 1.5-2x
-     * the f32 kernel there. AVX2's int8 path is not faster than its f32 one
+     * the f32 kernel there. AVX2's int8 path is at most ~1.2x its f32 one
      * (0.97-1.2x measured), so f32 keeps the better accuracy on it and on
      * NEON without dotprod. */
     const stdcpu_isa isa = stdcpu_isa_active();
