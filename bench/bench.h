@@ -46,7 +46,8 @@ double bench_peak_i8_now(const bench_env *env);
 void bench_print_machine(void);
 
 /* Suites of stdcpu-bench-kernels, one per kernel family. */
-void bench_gemm_suite(const bench_env *env); /* q8/f32 GEMM, convolution */
+void bench_gemm_suite(const bench_env *env); /* q8/f32 GEMM, convolution, fused feed-forward */
+void bench_ff_suite(const bench_env *env);   /* the fused feed-forward alone */
 void bench_ops_suite(const bench_env *env);  /* attention, norms, element-wise */
 
 #endif

@@ -15,6 +15,11 @@
  * through the ops, epilogue included), f32_gemm (our f32 GEMM through the
  * linear op on a convolution's equivalent GEMM shape, no im2col), and the
  * OpenBLAS baselines linear_f32 / gemm_f32 with isa=openblas.
+ * The GEGLU feed-forward (x -> linear -> geglu -> linear, residual) fused per
+ * row block (stdcpu_geglu_ff) against the same three ops unfused, timed in
+ * alternation so the ratio holds on a VM whose speed drifts:
+ *   BENCH kernel=geglu_ff_q8 isa=.. shape=.. threads=2 gops=.. peak_frac=..
+ *         unfused_gops=.. vs_unfused=.. (best of each; and the median ratio)
  */
 #include <cblas.h>
 #include <stdint.h>
@@ -25,6 +30,7 @@
 #include "base/mem.h"
 #include "bench.h"
 #include "core/ops_gemm.h"
+#include "core/ops_nn.h"
 #include "simd/dispatch.h"
 
 typedef struct {
@@ -51,6 +57,18 @@ static const conv_case conv_cases[] = {
     {"conv3x3_s2_64x64x320", 64, 64, 320, 320, 3, 2},
     {"conv1x1_32x32_320_640", 32, 32, 320, 640, 1, 1},
     {"conv1x1_16x16_640_1280", 16, 16, 640, 1280, 1, 1},
+};
+
+typedef struct {
+    const char *name;
+    size_t M, C, F; /* tokens, channels, GEGLU width (W_in [2F, C], W_out [C, F]) */
+} ff_case;
+
+/* The feed-forwards of SD1.5 / SDXL at 512x512: 64x64, 32x32 and 16x16
+ * tokens; SDXL's CFG batch doubles the rows. */
+static const ff_case ff_cases[] = {
+    {"sd15_ff_64x64", 4096, 320, 1280},  {"sd_ff_32x32", 1024, 640, 2560},  {"sd_ff_16x16", 256, 1280, 5120},
+    {"sdxl_cfg_ff_32x32", 2048, 640, 2560}, {"sdxl_cfg_ff_16x16", 512, 1280, 5120},
 };
 
 static void fill(float *x, size_t n, unsigned long long seed, float amp)
@@ -333,6 +351,111 @@ out_nolinear:
     free(wq);
 }
 
+/* ---- fused GEGLU feed-forward against the unfused ops ---- */
+
+typedef struct {
+    const stdcpu_kernels *kern;
+    const stdcpu_linear_weight *w_in, *w_out;
+    const float *x;
+    float *y, *p, *g; /* p, g: the unfused intermediates */
+    void *scratch;
+    size_t M, scratch_bytes;
+} ff_call;
+
+static int ff_fused(stdcpu_pool *pool, const ff_call *c)
+{
+    return stdcpu_geglu_ff(pool, c->kern, c->w_in, c->w_out, c->x, c->y, c->M, c->scratch, c->scratch_bytes,
+                           NULL) == STDCPU_OK;
+}
+
+static int ff_unfused(stdcpu_pool *pool, const ff_call *c)
+{
+    const size_t F = c->w_out->k;
+    return stdcpu_linear_ex(pool, c->kern, c->w_in, c->x, c->p, c->M, NULL, STDCPU_ACT_NONE, NULL) == STDCPU_OK &&
+           stdcpu_geglu(pool, c->kern, c->p, c->M, F, c->g, NULL) == STDCPU_OK &&
+           stdcpu_linear_ex(pool, c->kern, c->w_out, c->g, c->y, c->M, c->y, STDCPU_ACT_NONE, NULL) == STDCPU_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void bench_ff(const bench_env *env, const ff_case *fc)
+{
+    const size_t M = fc->M, C = fc->C, F = fc->F;
+    stdcpu_linear_weight in_q, in_f, out_q, out_f;
+    float *x = stdcpu_aligned_alloc(M * C * sizeof(float)), *y = stdcpu_aligned_alloc(M * C * sizeof(float));
+    float *p = stdcpu_aligned_alloc(M * 2 * F * sizeof(float)), *g = stdcpu_aligned_alloc(M * F * sizeof(float));
+    if (!x || !y || !p || !g || !make_linear(2 * F, C, &in_q, &in_f)) {
+        fprintf(stderr, "bench %s: out of memory\n", fc->name);
+        goto out;
+    }
+    if (!make_linear(C, F, &out_q, &out_f)) {
+        stdcpu_linear_weight_free(&in_q);
+        stdcpu_linear_weight_free(&in_f);
+        fprintf(stderr, "bench %s: out of memory\n", fc->name);
+        goto out;
+    }
+    fill(x, M * C, 777, 2.0f);
+    fill(y, M * C, 778, 1.0f);
+    char shape[96];
+    snprintf(shape, sizeof shape, "%s_M%zu_C%zu_F%zu", fc->name, M, C, F);
+    const double flop = 2.0 * (double)M * 3.0 * (double)F * (double)C;
+    for (int isa = 1; isa < STDCPU_ISA_COUNT; isa++) {
+        const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
+        if (!kt)
+            continue;
+        ff_call c = {.kern = kt, .w_in = &in_q, .w_out = &out_q, .x = x, .y = y, .p = p, .g = g, .M = M};
+        c.scratch_bytes = stdcpu_geglu_ff_scratch_bytes(&in_q, &out_q, env->threads);
+        c.scratch = stdcpu_aligned_alloc(c.scratch_bytes);
+        enum { ROUNDS = 24 };
+        double tf[ROUNDS], tu[ROUNDS], ratio[ROUNDS], bf = 1e30, bu = 1e30;
+        int ok = c.scratch && ff_fused(env->pool, &c) && ff_unfused(env->pool, &c); /* warm-up */
+        const int rounds = env->quick ? 6 : ROUNDS;
+        for (int r = 0; ok && r < rounds; r++) {
+            double t0 = bench_now();
+            ok = ff_fused(env->pool, &c);
+            tf[r] = bench_now() - t0;
+            t0 = bench_now();
+            ok = ok && ff_unfused(env->pool, &c);
+            tu[r] = bench_now() - t0;
+            ratio[r] = tu[r] / tf[r];
+            bf = tf[r] < bf ? tf[r] : bf;
+            bu = tu[r] < bu ? tu[r] : bu;
+        }
+        stdcpu_aligned_free(c.scratch);
+        if (!ok) {
+            fprintf(stderr, "bench %s: feed-forward failed\n", fc->name);
+            continue;
+        }
+        qsort(ratio, (size_t)rounds, sizeof *ratio, cmp_double);
+        const double peak = env->peak_i8_gops[isa];
+        printf("BENCH kernel=geglu_ff_q8 isa=%s shape=%s threads=%d gops=%.1f peak_frac=%.3f unfused_gops=%.1f "
+               "unfused_peak_frac=%.3f vs_unfused=%.3f vs_unfused_median=%.3f\n",
+               stdcpu_isa_name((stdcpu_isa)isa), shape, env->threads, flop / bf * 1e-9,
+               peak > 0 ? flop / bf * 1e-9 / peak : 0, flop / bu * 1e-9, peak > 0 ? flop / bu * 1e-9 / peak : 0,
+               bu / bf, ratio[rounds / 2]);
+        fflush(stdout);
+    }
+    stdcpu_linear_weight_free(&in_q);
+    stdcpu_linear_weight_free(&in_f);
+    stdcpu_linear_weight_free(&out_q);
+    stdcpu_linear_weight_free(&out_f);
+out:
+    stdcpu_aligned_free(x);
+    stdcpu_aligned_free(y);
+    stdcpu_aligned_free(p);
+    stdcpu_aligned_free(g);
+}
+
+void bench_ff_suite(const bench_env *env)
+{
+    for (size_t i = 0; i < sizeof ff_cases / sizeof *ff_cases; i++)
+        bench_ff(env, &ff_cases[i]);
+}
+
 void bench_gemm_suite(const bench_env *env)
 {
     const size_t nl = sizeof linear_cases / sizeof *linear_cases;
@@ -344,8 +467,10 @@ void bench_gemm_suite(const bench_env *env)
             bench_linear(env, &linear_cases[quick_linear[i]]);
         for (size_t i = 0; i < 2; i++)
             bench_conv(env, &conv_cases[quick_conv[i]]);
+        bench_ff(env, &ff_cases[0]);
         return;
     }
+    bench_ff_suite(env);
     for (size_t i = 0; i < nl; i++)
         bench_linear(env, &linear_cases[i]);
     for (size_t i = 0; i < nc; i++)

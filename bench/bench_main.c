@@ -1,6 +1,6 @@
 /* stdcpu-bench-kernels: every kernel on the real SD1.5/SDXL shapes, against
  * the machine's measured peaks and OpenBLAS, with 1 thread and all threads.
- *   stdcpu-bench-kernels [--quick] [--threads N] [--only gemm|ops] */
+ *   stdcpu-bench-kernels [--quick] [--threads N] [--only gemm|ff|ops] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +20,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--quick] [--threads N] [--only gemm|ops]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--threads N] [--only gemm|ff|ops]\n", argv[0]);
             return 2;
         }
     }
@@ -45,6 +45,8 @@ int main(int argc, char **argv)
         fflush(stdout);
         if (!only || !strcmp(only, "gemm"))
             bench_gemm_suite(&env);
+        else if (!strcmp(only, "ff"))
+            bench_ff_suite(&env);
         if (!only || !strcmp(only, "ops"))
             bench_ops_suite(&env);
         stdcpu_pool_destroy(env.pool);

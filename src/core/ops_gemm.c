@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "core/ops_gemm.h"
+#include "core/ops_gemm_tiles.h"
 
 #include <string.h>
 
@@ -18,8 +19,6 @@
 #define ROW_BLOCK_MIN 64
 #define ROW_BLOCK_MAX 256
 #define A_BLOCK_BYTES (256u * 1024u)
-/* Weight bytes streamed per column block: sized for Zen 4 / Cortex-A76 L2. */
-#define L2_WEIGHT_BYTES (192u * 1024u)
 /* f32 convolution: the im2col tile of a thread holds up to this many bytes
  * (32..512 output pixels). An f32 element's value does not depend on the
  * tiling (simd/sgemm.h), so f32 tiles are planned for the pool's threads. */
@@ -204,25 +203,7 @@ static void plan_grid(task_grid *g, size_t rows, size_t cols, size_t row_block, 
     g->n_chunks = ceil_div(cols, g->chunk_cols);
 }
 
-/* Operands of one task's tiles. */
-typedef struct {
-    const stdcpu_gemm_kernels *gk;
-    size_t ks, kc;
-    const int8_t *packed;
-    const int32_t *wsum;
-    const float *w_scale, *bias;
-    const float *a_scale;     /* of the task's first row */
-    size_t a_scale_stride;
-    float *y;                 /* the task's first row */
-    const float *residual;    /* the task's first row, or NULL */
-    size_t ldy;
-    stdcpu_act act;
-} q8_tiles;
-
-/* Runs rows [0, rows) x columns [c0, c1) of a task. ind holds the pointer
- * tiles: tile mt (rows mt*mr ..) at ind + mt*ks*mr, laid out [ks][mr_t]. */
-static void run_q8_tiles(const q8_tiles *q, size_t rows, const int8_t *const *ind, size_t c0,
-                         size_t c1)
+void stdcpu_q8_run_tiles(const stdcpu_q8_tiles *q, size_t rows, const int8_t *const *ind, size_t c0, size_t c1)
 {
     const stdcpu_gemm_kernels *gk = q->gk;
     const size_t mr = gk->q8_mr, nr = gk->q8_nr, kp = q->ks * q->kc;
@@ -240,16 +221,16 @@ static void run_q8_tiles(const q8_tiles *q, size_t rows, const int8_t *const *in
                     .a_scale_stride = q->a_scale_stride,
                     .w_scale = q->w_scale + c,
                     .bias = q->bias ? q->bias + c : NULL,
-                    .residual = fuse_residual ? q->residual + i0 * q->ldy + c : NULL,
+                    .residual = fuse_residual ? q->residual + i0 * q->ldy + (c - q->y_col0) : NULL,
                     .residual_stride = q->ldy,
                 };
                 gk->q8_igemm(mr_t, min_sz(nr, ce - c), q->kc, q->ks, a, q->packed + c * kp,
-                             q->wsum + c, q->y + i0 * q->ldy + c, q->ldy, &ep);
+                             q->wsum + c, q->y + i0 * q->ldy + (c - q->y_col0), q->ldy, &ep);
             }
             if (q->act != STDCPU_ACT_NONE)
                 for (size_t i = i0; i < i0 + mr_t; i++)
-                    gk->f32_act_residual(q->y + i * q->ldy + cb, ce - cb,
-                                         q->residual ? q->residual + i * q->ldy + cb : NULL,
+                    gk->f32_act_residual(q->y + i * q->ldy + (cb - q->y_col0), ce - cb,
+                                         q->residual ? q->residual + i * q->ldy + (cb - q->y_col0) : NULL,
                                          q->act);
         }
     }
@@ -305,14 +286,14 @@ static void q8_linear_task(void *arg, int ith, int nth)
                     ind[i] = aq + i * kp;
             quantised_block = blk;
         }
-        const q8_tiles q = {
+        const stdcpu_q8_tiles q = {
             .gk = gk, .ks = 1, .kc = kp, .packed = lw->packed, .wsum = lw->wsum,
             .w_scale = lw->w_scale, .bias = lw->bias, .a_scale = as, .a_scale_stride = 1,
             .y = j->y + r0 * lw->n, .residual = j->residual ? j->residual + r0 * lw->n : NULL,
             .ldy = lw->n, .act = j->act,
         };
         const size_t c0 = chunk * j->g.chunk_cols;
-        run_q8_tiles(&q, rows, (const int8_t *const *)ind, c0, min_sz(lw->n, c0 + j->g.chunk_cols));
+        stdcpu_q8_run_tiles(&q, rows, (const int8_t *const *)ind, c0, min_sz(lw->n, c0 + j->g.chunk_cols));
     }
 }
 
@@ -517,14 +498,14 @@ static void conv_q8_task(void *arg, int ith, int nth)
             }
             built_block = blk;
         }
-        const q8_tiles q = {
+        const stdcpu_q8_tiles q = {
             .gk = gk, .ks = ks, .kc = cw->cp, .packed = cw->packed, .wsum = cw->wsum,
             .w_scale = cw->w_scale, .bias = cw->bias, .a_scale = &j->a_scale, .a_scale_stride = 0,
             .y = j->y + r0 * O, .residual = j->residual ? j->residual + r0 * O : NULL, .ldy = O,
             .act = j->act,
         };
         const size_t c0 = chunk * j->g.chunk_cols;
-        run_q8_tiles(&q, rows, (const int8_t *const *)ind, c0, min_sz(O, c0 + j->g.chunk_cols));
+        stdcpu_q8_run_tiles(&q, rows, (const int8_t *const *)ind, c0, min_sz(O, c0 + j->g.chunk_cols));
     }
 }
 

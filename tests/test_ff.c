@@ -1,0 +1,193 @@
+/* The fused GEGLU feed-forward (stdcpu_geglu_ff, core/ops_ff.c).
+ *
+ * Contract checked: on every ISA this CPU has and for 1..3 threads, the
+ * output is bit-identical (memcmp) to the unfused sequence stdcpu_linear ->
+ * stdcpu_geglu -> stdcpu_linear (residual in place) with the same kernel
+ * table, itself tested against references in test_gemm / test_eltwise.
+ * Shapes straddle the row block (STDCPU_FF_ROWS, one under / one over), the
+ * column group (256: F = 272 and 528 have a partial last group), the 32-column
+ * tile (F = 48: the gate starts mid-tile) and odd k / n. A loose check
+ * against the float function itself (relative L2 < 3%: int8 weights and
+ * activations) shows both compute the feed-forward, not merely the same
+ * thing. Unsupported weights are refused with a message. */
+#include <math.h>
+#include <stdint.h>
+
+#include "base/mem.h"
+#include "core/ops_gemm.h"
+#include "core/ops_nn.h"
+#include "simd/dispatch.h"
+#include "simd/gemm.h"
+#include "testutil.h"
+
+typedef struct {
+    size_t M, k, F, n;
+    float *x, *w1, *b1, *w2, *b2, *y0; /* y0: the residual y starts from */
+    stdcpu_linear_weight l1, l2;
+} ff_case;
+
+static void case_make(ff_case *c, size_t M, size_t k, size_t F, size_t n, stdcpu_test_rng *r)
+{
+    c->M = M, c->k = k, c->F = F, c->n = n;
+    c->x = malloc(M * k * sizeof(float));
+    c->w1 = malloc(2 * F * k * sizeof(float));
+    c->b1 = malloc(2 * F * sizeof(float));
+    c->w2 = malloc(n * F * sizeof(float));
+    c->b2 = malloc(n * sizeof(float));
+    c->y0 = malloc(M * n * sizeof(float));
+    for (size_t i = 0; i < M * k; i++)
+        c->x[i] = stdcpu_test_uniform(r, -2, 2);
+    for (size_t i = 0; i < 2 * F * k; i++)
+        c->w1[i] = stdcpu_test_uniform(r, -1, 1) / sqrtf((float)k);
+    for (size_t i = 0; i < 2 * F; i++)
+        c->b1[i] = stdcpu_test_uniform(r, -0.5f, 0.5f);
+    for (size_t i = 0; i < n * F; i++)
+        c->w2[i] = stdcpu_test_uniform(r, -1, 1) / sqrtf((float)F);
+    for (size_t i = 0; i < n; i++)
+        c->b2[i] = stdcpu_test_uniform(r, -0.5f, 0.5f);
+    for (size_t i = 0; i < M * n; i++)
+        c->y0[i] = stdcpu_test_uniform(r, -1, 1);
+    int8_t *q1 = malloc(2 * F * k), *q2 = malloc(n * F);
+    float *s1 = malloc(2 * F * sizeof(float)), *s2 = malloc(n * sizeof(float));
+    stdcpu_q8_quantize_weights(c->w1, 2 * F, k, q1, s1);
+    stdcpu_q8_quantize_weights(c->w2, n, F, q2, s2);
+    ck_assert_int_eq(stdcpu_linear_weight_init_q8(&c->l1, q1, s1, c->b1, 2 * F, k, NULL), STDCPU_OK);
+    ck_assert_int_eq(stdcpu_linear_weight_init_q8(&c->l2, q2, s2, c->b2, n, F, NULL), STDCPU_OK);
+    free(q1), free(q2), free(s1), free(s2);
+}
+
+static void case_free(ff_case *c)
+{
+    stdcpu_linear_weight_free(&c->l1);
+    stdcpu_linear_weight_free(&c->l2);
+    free(c->x), free(c->w1), free(c->b1), free(c->w2), free(c->b2), free(c->y0);
+}
+
+/* y = y0 + the unfused sequence on kt */
+static void unfused(const ff_case *c, stdcpu_pool *pool, const stdcpu_kernels *kt, float *y)
+{
+    float *p = malloc(c->M * 2 * c->F * sizeof(float)), *g = malloc(c->M * c->F * sizeof(float));
+    memcpy(y, c->y0, c->M * c->n * sizeof(float));
+    ck_assert_int_eq(stdcpu_linear_ex(pool, kt, &c->l1, c->x, p, c->M, NULL, STDCPU_ACT_NONE, NULL), STDCPU_OK);
+    ck_assert_int_eq(stdcpu_geglu(pool, kt, p, c->M, c->F, g, NULL), STDCPU_OK);
+    ck_assert_int_eq(stdcpu_linear_ex(pool, kt, &c->l2, g, y, c->M, y, STDCPU_ACT_NONE, NULL), STDCPU_OK);
+    free(p), free(g);
+}
+
+/* The float function in double: y0 + W2 geglu(W1 x + b1) + b2. */
+static void reference(const ff_case *c, float *y)
+{
+    double *g = malloc(c->F * sizeof(double));
+    for (size_t m = 0; m < c->M; m++) {
+        const float *xr = c->x + m * c->k;
+        for (size_t f = 0; f < c->F; f++) {
+            double h = c->b1[f], gt = c->b1[c->F + f];
+            for (size_t i = 0; i < c->k; i++) {
+                h += (double)c->w1[f * c->k + i] * xr[i];
+                gt += (double)c->w1[(c->F + f) * c->k + i] * xr[i];
+            }
+            g[f] = h * 0.5 * gt * (1.0 + erf(gt / sqrt(2.0)));
+        }
+        for (size_t o = 0; o < c->n; o++) {
+            double s = c->y0[m * c->n + o] + c->b2[o];
+            for (size_t f = 0; f < c->F; f++)
+                s += (double)c->w2[o * c->F + f] * g[f];
+            y[m * c->n + o] = (float)s;
+        }
+    }
+    free(g);
+}
+
+START_TEST(test_ff_matches_unfused_every_isa)
+{
+    stdcpu_test_rng rng = {777};
+    /* M: 1, one under / at / over a row block, several blocks; F: one panel,
+     * gate mid-tile, one whole group, partial last groups */
+    const size_t shapes[][4] = {
+        {1, 3, 16, 5},   {63, 20, 48, 16}, {64, 33, 256, 33}, {65, 17, 272, 7},
+        {130, 40, 528, 40}, {200, 64, 32, 1},
+    };
+    stdcpu_pool *pools[3];
+    for (int t = 0; t < 3; t++)
+        ck_assert_int_eq(stdcpu_pool_create(&pools[t], t + 1, NULL), STDCPU_OK);
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        ff_case c;
+        case_make(&c, shapes[si][0], shapes[si][1], shapes[si][2], shapes[si][3], &rng);
+        const size_t ny = c.M * c.n;
+        float *want = malloc(ny * sizeof(float)), *got = malloc(ny * sizeof(float));
+        float *ref = malloc(ny * sizeof(float));
+        reference(&c, ref);
+        int isas = 0;
+        for (int isa = 0; isa < STDCPU_ISA_COUNT; isa++) {
+            const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
+            if (!kt)
+                continue;
+            isas++;
+            unfused(&c, pools[0], kt, want);
+            for (int t = 0; t < 3; t++) {
+                memcpy(got, c.y0, ny * sizeof(float));
+                ck_assert_int_eq(stdcpu_geglu_ff(pools[t], kt, &c.l1, &c.l2, c.x, got, c.M, NULL, 0, NULL),
+                                 STDCPU_OK);
+                ck_assert_msg(!memcmp(got, want, ny * sizeof(float)),
+                              "%s M %zu k %zu F %zu n %zu threads %d: fused differs from unfused",
+                              stdcpu_isa_name((stdcpu_isa)isa), c.M, c.k, c.F, c.n, t + 1);
+            }
+            /* the caller's scratch, exactly sized and poisoned */
+            const size_t sb = stdcpu_geglu_ff_scratch_bytes(&c.l1, &c.l2, 2);
+            ck_assert_uint_gt(sb, 0);
+            unsigned char *scratch = stdcpu_aligned_alloc(sb);
+            memset(scratch, 0xa5, sb);
+            memcpy(got, c.y0, ny * sizeof(float));
+            ck_assert_int_eq(stdcpu_geglu_ff(pools[1], kt, &c.l1, &c.l2, c.x, got, c.M, scratch, sb, NULL), STDCPU_OK);
+            ck_assert_msg(!memcmp(got, want, ny * sizeof(float)), "%s: with caller scratch",
+                          stdcpu_isa_name((stdcpu_isa)isa));
+            stdcpu_aligned_free(scratch);
+            const double e = stdcpu_test_rel_l2(got, ref, ny);
+            ck_assert_msg(e < 0.03, "%s M %zu F %zu: %.4f from the float function", stdcpu_isa_name((stdcpu_isa)isa),
+                          c.M, c.F, e);
+        }
+        ck_assert_int_ge(isas, 1);
+        free(want), free(got), free(ref);
+        case_free(&c);
+    }
+    for (int t = 0; t < 3; t++)
+        stdcpu_pool_destroy(pools[t]);
+}
+END_TEST
+
+START_TEST(test_ff_refuses_what_it_cannot_fuse)
+{
+    stdcpu_test_rng rng = {5};
+    stdcpu_error err;
+    ff_case c;
+    case_make(&c, 4, 8, 24, 8, &rng); /* F = 24: the gate would start mid-panel */
+    float y[32];
+    ck_assert_uint_eq(stdcpu_geglu_ff_scratch_bytes(&c.l1, &c.l2, 1), 0);
+    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, c.x, y, 4, NULL, 0, &err), STDCPU_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "multiple of 16"));
+    case_free(&c);
+
+    case_make(&c, 4, 8, 16, 8, &rng);
+    stdcpu_linear_weight lf; /* f32 weights are not fused */
+    ck_assert_int_eq(stdcpu_linear_weight_init_f32(&lf, c.w1, c.b1, 32, 8, NULL), STDCPU_OK);
+    ck_assert_uint_eq(stdcpu_geglu_ff_scratch_bytes(&lf, &c.l2, 1), 0);
+    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &lf, &c.l2, c.x, y, 4, NULL, 0, &err), STDCPU_ERR_INVALID_ARG);
+    /* mismatched shapes: W_in must be [2F, k] for W_out [n, F] */
+    ck_assert_uint_eq(stdcpu_geglu_ff_scratch_bytes(&c.l2, &c.l1, 1), 0);
+    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, NULL, y, 4, NULL, 0, &err), STDCPU_ERR_INVALID_ARG);
+    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, c.x, y, 0, NULL, 0, &err), STDCPU_OK);
+    stdcpu_linear_weight_free(&lf);
+    case_free(&c);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("ff");
+    TCase *tc = tcase_create("ff");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_ff_matches_unfused_every_isa);
+    tcase_add_test(tc, test_ff_refuses_what_it_cannot_fuse);
+    suite_add_tcase(s, tc);
+    return stdcpu_test_run(s);
+}
