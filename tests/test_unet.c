@@ -249,6 +249,44 @@ START_TEST(test_attention_precision)
 }
 END_TEST
 
+/* The fused feed-forward of an int8 UNet (stdcpu_geglu_ff) against the
+ * unfused ops, in a whole forward. In the tiny SDXL UNet only the second
+ * attention level's feed-forward has both layers int8 (256x32 and 32x128
+ * weights; the first level's 24x96 W_out is under the converter's 4096-element
+ * int8 threshold and stays f32, so that level runs unfused). At 64x48
+ * latents, batch 2, that level has 384 rows: fused with 1 and with 3
+ * threads (>= 2 row blocks per thread). The output must be the same bits
+ * fused or not and at every thread count. */
+START_TEST(test_fused_feed_forward)
+{
+    stdcpu_unet *u = load_unet(SDXL_TINY, STDCPU_PREC_INT8);
+    if (!u)
+        return;
+    inputs x;
+    make_inputs(&x, u, 2, 64, 48, 5);
+    const size_t n = 2 * 4 * 64 * 48;
+    float *o1 = malloc(n * sizeof(float)), *o3 = malloc(n * sizeof(float)), *ou = malloc(n * sizeof(float));
+    ck_assert(o1 && o3 && ou);
+    stdcpu_error err;
+    stdcpu_pool *p1, *p3;
+    ck_assert(stdcpu_pool_create(&p1, 1, &err) == STDCPU_OK);
+    ck_assert(stdcpu_pool_create(&p3, 3, &err) == STDCPU_OK);
+    ck_assert_msg(stdcpu_unet_forward(u, p3, &x.in, o3, &err) == STDCPU_OK, "%s", err.msg);
+    ck_assert_msg(stdcpu_unet_forward(u, p1, &x.in, o1, &err) == STDCPU_OK, "%s", err.msg);
+    ck_assert_msg(memcmp(o1, o3, n * sizeof(float)) == 0, "fused feed-forward: 1 and 3 threads differ");
+    stdcpu_unet_set_fused_ff(u, 0);
+    ck_assert_msg(stdcpu_unet_forward(u, p1, &x.in, ou, &err) == STDCPU_OK, "%s", err.msg);
+    ck_assert_msg(memcmp(ou, o1, n * sizeof(float)) == 0, "fused and unfused feed-forward differ");
+    stdcpu_pool_destroy(p1);
+    stdcpu_pool_destroy(p3);
+    free(o1);
+    free(o3);
+    free(ou);
+    free_inputs(&x);
+    stdcpu_unet_free(u);
+}
+END_TEST
+
 /* ---- IP-Adapter scales ---------------------------------------------------------- */
 
 static stdcpu_status set_scale_text(stdcpu_unet *u, const char *text, stdcpu_error *err)
@@ -404,6 +442,7 @@ int main(void)
     tcase_add_test(tc, test_config_validation);
     tcase_add_test(tc, test_plan_equals_forward_and_threads);
     tcase_add_test(tc, test_attention_precision);
+    tcase_add_test(tc, test_fused_feed_forward);
     tcase_add_test(tc, test_ip_scales);
     tcase_add_test(tc, test_weights_must_match_config);
     suite_add_tcase(s, tc);

@@ -708,6 +708,14 @@ void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p, siz
     stdcpu_unet_trim(u);
 }
 
+void stdcpu_unet_set_fused_ff(stdcpu_unet *u, int fused)
+{
+    if (u->ff_unfused == !fused)
+        return;
+    u->ff_unfused = !fused;
+    stdcpu_unet_trim(u); /* the plan differs: the fused op's scratch, or the unfused maps */
+}
+
 stdcpu_precision stdcpu_unet_attention_precision(const stdcpu_unet *u, size_t *int8_min_keys)
 {
     if (int8_min_keys)

@@ -52,6 +52,14 @@ void stdcpu_unet_get_info(const stdcpu_unet *u, stdcpu_unet_info *info);
 void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p, size_t int8_min_keys);
 stdcpu_precision stdcpu_unet_attention_precision(const stdcpu_unet *u, size_t *int8_min_keys);
 
+/* The transformer blocks' GEGLU feed-forward with int8 weights runs both
+ * layers fused per block of rows (stdcpu_geglu_ff, core/ops_ff.c: the
+ * intermediates stay in L2) wherever there are enough rows for the threads;
+ * the output is bit-identical either way. Off (fused = 0) runs linear ->
+ * geglu -> linear: the baseline the benchmark measures it against in the
+ * same run. Default on. */
+void stdcpu_unet_set_fused_ff(stdcpu_unet *u, int fused);
+
 /* ---- IP-Adapter ---------------------------------------------------------- */
 
 /* Loads ip_adapter.{n}.to_k_ip / to_v_ip (n = 1, 3, 5, ... in attn_processors
@@ -117,7 +125,8 @@ size_t stdcpu_unet_peak_bytes(const stdcpu_unet *u);
 
 /* Plans a forward from a config.json object alone (no weights): peak arena
  * bytes for batch x height x width latents, `context_tokens` text tokens,
- * `ip_tokens_n` image tokens and `threads` threads. */
+ * `ip_tokens_n` image tokens and `threads` threads, as for f32 weights (int8
+ * weights need less: their fused feed-forward keeps no [rows, 3F] maps). */
 stdcpu_status stdcpu_unet_plan_config(const stdcpu_json *config, size_t batch, size_t height, size_t width,
                                       size_t context_tokens, size_t ip_tokens_n, int threads, size_t *peak_bytes,
                                       stdcpu_error *err);
