@@ -139,17 +139,21 @@ static void report(const char *name, const char *model, const char *prec, const 
     fflush(stdout);
 }
 
-/* Times UNet passes on random inputs. attn_ab == 0: one pass (after a
- * warm-up pass unless --quick), reported as `unet_pass`. attn_ab != 0:
- * passes alternating between int8 and f32 attention (2 or 4 of each) after
- * a warm-up, each pass's time scaled by (1 - its steal), the best of each
- * reported (unet_pass_attn_int8 / unet_pass_attn_f32, seconds = time run)
- * with their ratio: the gain of the int8 attention measured in the same
- * run, which survives this VM's drifting speed better than two runs do.
- * Switching the attention precision drops the UNet's activation plan, so
- * every A/B pass also plans and maps its arena (the same in both arms). */
-static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *prec, int batch, int latent,
-                     int attn_ab, const bench_env *env)
+/* Times UNet passes on random inputs. ab == AB_NONE: one pass (after a
+ * warm-up pass unless --quick), reported as `unet_pass`. Otherwise passes
+ * alternate between two settings (2 or 4 of each) after a warm-up, each
+ * pass's time scaled by (1 - its steal), the best of each reported with
+ * their ratio (seconds = time run): the gain of a feature measured in the
+ * same run, which survives this VM's drifting speed better than two runs do.
+ *   AB_ATTN: int8 against f32 attention (unet_pass_attn_int8 / _f32,
+ *            attn_int8_gain);
+ *   AB_FF:   the fused feed-forward against linear -> geglu -> linear
+ *            (unet_pass_ff_fused / _unfused, ff_fused_gain).
+ * Switching either drops the UNet's activation plan, so every A/B pass also
+ * plans and maps its arena (the same in both arms). */
+enum { AB_NONE, AB_ATTN, AB_FF };
+static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *prec, int batch, int latent, int ab,
+                     const bench_env *env)
 {
     stdcpu_unet_info ui;
     stdcpu_unet_get_info(n->unet, &ui);
@@ -172,7 +176,7 @@ static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *pre
     char shape[64];
     snprintf(shape, sizeof shape, "%dx%dx%dx%d", batch, (int)ui.in_channels, latent, latent);
     /* A/B: 2 (SDXL) or 4 (SD1.5) passes of each; single passes swing by 30%+ here */
-    const int passes = attn_ab ? 1 + 2 * (batch > 1 ? 2 : 4) : (env->quick ? 1 : 2);
+    const int passes = ab ? 1 + 2 * (batch > 1 ? 2 : 4) : (env->quick ? 1 : 2);
     double best[2] = {1e30, 1e30};
     uint64_t ops[2] = {0, 0};
     int rc = 0;
@@ -180,10 +184,12 @@ static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *pre
     const stdcpu_precision attn_default = stdcpu_unet_attention_precision(n->unet, &min_keys);
     region_begin(env);
     for (int rep = 0; rep < passes && !rc; rep++) {
-        /* A/B: warm-up (int8), then f32, int8, f32, int8, ... */
-        const int f32 = attn_ab && rep % 2 == 1;
-        if (attn_ab)
-            stdcpu_unet_set_attention_precision(n->unet, f32 ? STDCPU_PREC_F32 : STDCPU_PREC_INT8, min_keys);
+        /* A/B: warm-up (arm 0), then arm 1, arm 0, arm 1, ... */
+        const int arm = ab && rep % 2 == 1;
+        if (ab == AB_ATTN)
+            stdcpu_unet_set_attention_precision(n->unet, arm ? STDCPU_PREC_F32 : STDCPU_PREC_INT8, min_keys);
+        else if (ab == AB_FF)
+            stdcpu_unet_set_fused_ff(n->unet, !arm);
         stdcpu_pool_reset_ops(env->pool);
         const bench_steal mark = bench_steal_now();
         const double t0 = bench_now();
@@ -194,20 +200,26 @@ static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *pre
         }
         double t = bench_now() - t0;
         const double st = bench_steal_frac(mark);
-        if (attn_ab && st >= 0 && st < 0.95)
+        if (ab && st >= 0 && st < 0.95)
             t *= 1.0 - st; /* A/B: compare the time we actually ran */
-        if (attn_ab && rep == 0)
+        if (ab && rep == 0)
             continue;
-        if (t < best[f32]) {
-            best[f32] = t;
-            ops[f32] = stdcpu_pool_ops(env->pool);
+        if (t < best[arm]) {
+            best[arm] = t;
+            ops[arm] = stdcpu_pool_ops(env->pool);
         }
     }
-    if (!rc && attn_ab) {
+    if (ab == AB_ATTN)
         stdcpu_unet_set_attention_precision(n->unet, attn_default, min_keys);
-        report("unet_pass_attn_int8", model, prec, shape, best[0], ops[0], env);
-        report("unet_pass_attn_f32", model, prec, shape, best[1], ops[1], env);
-        printf("BENCH name=attn_int8_gain model=%s shape=%s unet_speedup=%.3f steal=%.2f\n", model, shape,
+    else if (ab == AB_FF)
+        stdcpu_unet_set_fused_ff(n->unet, 1);
+    if (!rc && ab) {
+        const char *arms[2][3] = {{"unet_pass_attn_int8", "unet_pass_attn_f32", "attn_int8_gain"},
+                                  {"unet_pass_ff_fused", "unet_pass_ff_unfused", "ff_fused_gain"}};
+        const char *const *a = arms[ab == AB_FF];
+        report(a[0], model, prec, shape, best[0], ops[0], env);
+        report(a[1], model, prec, shape, best[1], ops[1], env);
+        printf("BENCH name=%s model=%s shape=%s unet_speedup=%.3f steal=%.2f\n", a[2], model, shape,
                best[1] / best[0], bench_steal_frac(region_mark));
     } else if (!rc) {
         report("unet_pass", model, prec, shape, best[0], ops[0], env);
@@ -279,6 +291,31 @@ static int vae_and_text(const stdcpu_sd_nets *n, const char *model, const char *
     return rc;
 }
 
+/* The int8 peak probed at every progress call of the UNet loop (as it
+ * starts and after each step): the VM's speed drifts within seconds, and a
+ * peak measured before and after a whole recipe (encode, loop, decode) can
+ * land in other phases than the loop. The probes' own time is taken out of
+ * the loop's. */
+typedef struct {
+    const bench_env *env;
+    double seconds, sum;
+    int n;
+} loop_probe;
+
+static void probe_progress(void *user, const char *phase, int done, int total)
+{
+    (void)done, (void)total;
+    loop_probe *p = user;
+    if (strcmp(phase, "unet") != 0)
+        return;
+    const double t0 = bench_now(), pk = bench_peak_i8_now(p->env);
+    p->seconds += bench_now() - t0;
+    if (pk > 0) {
+        p->sum += pk;
+        p->n++;
+    }
+}
+
 /* One whole recipe with the full VAE or the tiny decoder; its own peak RSS
  * against the model file. */
 static int recipe(stdcpu_model *m, const char *model, const char *prec, int size, int tiny, double file,
@@ -295,13 +332,16 @@ static int recipe(stdcpu_model *m, const char *model, const char *prec, int size
     o.long_side = size;
     o.seed = 1;
     o.tiny_decoder = tiny;
+    loop_probe probe = {.env = env};
+    o.progress = probe_progress;
+    o.progress_user = &probe;
     stdcpu_image out;
     stdcpu_stylize_report rep;
     const char *scope = rss_peak_reset() ? "recipe" : "process";
     stdcpu_pool_reset_ops(env->pool);
     const double t0 = region_begin(env);
     stdcpu_status s = stdcpu_stylize(m, env->pool, &in, &o, &out, &rep, &err);
-    const double total = bench_now() - t0;
+    const double total = bench_now() - t0 - probe.seconds;
     stdcpu_image_free(&in);
     if (s != STDCPU_OK) {
         fprintf(stderr, "recipe: %s\n", err.msg);
@@ -312,18 +352,21 @@ static int recipe(stdcpu_model *m, const char *model, const char *prec, int size
     snprintf(shape, sizeof shape, "%dx%d", rep.work_width, rep.work_height);
     const double rss = rss_hwm_mib();
     report(tiny ? "recipe_total_tiny" : "recipe_total", model, prec, shape, total, stdcpu_pool_ops(env->pool), env);
-    /* the UNet loop's own throughput, against the int8 peak of this run */
-    const double ugops = rep.seconds_unet > 0 ? (double)rep.unet_ops / rep.seconds_unet * 1e-9 : 0;
+    /* the UNet loop's own throughput (the probes' time taken out), against
+     * the int8 peak of this run */
+    const double unet_s = rep.seconds_unet - probe.seconds;
+    const double ugops = unet_s > 0 ? (double)rep.unet_ops / unet_s * 1e-9 : 0;
+    const double pk_loop = probe.n > 0 ? probe.sum / probe.n : 0;
     const double pk = env->peak_i8_gops[stdcpu_isa_active()];
     printf("BENCH name=recipe_phases model=%s precision=%s decoder=%s shape=%s steps=%d unet_evals=%d text_s=%.3f "
            "encode_s=%.3f unet_s=%.3f decode_s=%.3f total_s=%.3f unet_gops=%.1f unet_peak_frac=%.3f rss_mib=%.0f "
            "file_mib=%.0f rss_over_file=%.2f rss_scope=%s steal=%.2f unet_peak_frac_unstolen=%.3f "
-           "unet_peak_frac_local=%.3f\n",
+           "unet_peak_frac_local=%.3f unet_peak_in_loop=%.0f unet_peak_frac_in_loop=%.3f probes=%d probe_s=%.2f\n",
            model, prec, tiny ? "tiny" : "vae", shape, rep.unet_steps, rep.unet_evals, rep.seconds_text,
-           rep.seconds_encode, rep.seconds_unet, rep.seconds_decode, total, ugops, pk > 0 ? ugops / pk : 0, rss, file,
+           rep.seconds_encode, unet_s, rep.seconds_decode, total, ugops, pk > 0 ? ugops / pk : 0, rss, file,
            file > 0 ? rss / file : 0, scope, bench_steal_frac(region_mark),
            unstolen(pk > 0 ? ugops / pk : 0, bench_steal_frac(region_mark)),
-           region_peak_last > 0 ? ugops / region_peak_last : 0);
+           region_peak_last > 0 ? ugops / region_peak_last : 0, pk_loop, pk_loop > 0 ? ugops / pk_loop : 0, probe.n, probe.seconds);
     fflush(stdout);
     return 0;
 }
@@ -421,9 +464,11 @@ static int bench_model(const bench_opts *bo, const char *path, const char *model
            bench_now() - t0, file_mib(path), peak_rss_mib());
     const stdcpu_sd_nets *n = stdcpu_model_nets(m);
     const int sdxl = n->te2 != NULL;
-    int rc = unet_pass(n, model, prec, sdxl ? 2 : 1, 64, 0, &env);
+    int rc = unet_pass(n, model, prec, sdxl ? 2 : 1, 64, AB_NONE, &env);
     if (!rc && p == STDCPU_PREC_INT8)
-        rc = unet_pass(n, model, prec, sdxl ? 2 : 1, 64, 1, &env);
+        rc = unet_pass(n, model, prec, sdxl ? 2 : 1, 64, AB_ATTN, &env);
+    if (!rc && p == STDCPU_PREC_INT8 && !bo->quick)
+        rc = unet_pass(n, model, prec, sdxl ? 2 : 1, 64, AB_FF, &env);
     if (!rc && !bo->quick && !only_unet) {
         rc = vae_and_text(n, model, prec, &env);
         /* 512 (and 768 for SDXL), full VAE then TAESD */

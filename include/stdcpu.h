@@ -72,7 +72,8 @@ typedef enum stdcpu_log_level {
 
 typedef void (*stdcpu_log_fn)(void *user, stdcpu_log_level level, const char *line);
 
-/* Progress: called after each unit of work (e.g. one UNet step). */
+/* Progress: called with done = 0 when a phase starts, then after each unit
+ * of work (e.g. one UNet step: "unet", 0..total). */
 typedef void (*stdcpu_progress_fn)(void *user, const char *phase, int done, int total);
 
 typedef struct stdcpu_ctx stdcpu_ctx;

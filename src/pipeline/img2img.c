@@ -305,6 +305,8 @@ stdcpu_status stdcpu_img2img_run(const stdcpu_sd_nets *n, stdcpu_pool *pool, con
      * the steps: their cross-attention keys/values are computed once. */
     if ((s = stdcpu_unet_set_context(n->unet, pool, b.ctx, (size_t)nb, T, b.ip_tokens, ntok, err)))
         goto done;
+    if (p->progress) /* 0 of k: the loop starts now (a progress bar's ETA counts from here) */
+        p->progress(p->progress_user, "unet", 0, k);
     for (int j = 0; j < k; j++) {
         const int i = sch.begin_index + j;
         for (int r = 0; r < nb; r++)

@@ -69,7 +69,7 @@ typedef struct stdcpu_img2img_params {
     int tiny_decoder;              /* decode with nets->taesd instead of the VAE */
     stdcpu_noise_fn noise;
     void *noise_user;
-    stdcpu_progress_fn progress;   /* per UNet step, may be NULL */
+    stdcpu_progress_fn progress;   /* ("unet", 0, k) as the loop starts, then after each of the k steps; may be NULL */
     void *progress_user;
 } stdcpu_img2img_params;
 

@@ -57,7 +57,7 @@ typedef struct stdcpu_stylize_opts {
     int work_width, work_height;  /* explicit working size (multiples of 64), 0 = from long_side */
     stdcpu_sched_kind scheduler;
     int tiny_decoder;             /* decode with the bundled TAESD instead of the VAE */
-    stdcpu_progress_fn progress;  /* per UNet step; may be NULL */
+    stdcpu_progress_fn progress;  /* ("unet", 0, k) as the loop starts, then after each step; may be NULL */
     void *progress_user;
 } stdcpu_stylize_opts;
 
