@@ -364,8 +364,8 @@ typedef struct {
 
 static int ff_fused(stdcpu_pool *pool, const ff_call *c)
 {
-    return stdcpu_geglu_ff(pool, c->kern, c->w_in, c->w_out, c->x, c->y, c->M, c->scratch, c->scratch_bytes,
-                           NULL) == STDCPU_OK;
+    return stdcpu_geglu_ff(pool, c->kern, c->w_in, c->w_out, NULL, c->x, c->y, c->M, c->scratch,
+                           c->scratch_bytes, NULL) == STDCPU_OK;
 }
 
 static int ff_unfused(stdcpu_pool *pool, const ff_call *c)

@@ -9,7 +9,9 @@
  * tile (F = 48: the gate starts mid-tile) and odd k / n. A loose check
  * against the float function itself (relative L2 < 3%: int8 weights and
  * activations) shows both compute the feed-forward, not merely the same
- * thing. Unsupported weights are refused with a message. */
+ * thing. With the LayerNorm folded in and in place (x == y), the same
+ * against stdcpu_layer_norm + the unfused sequence. Unsupported weights,
+ * overlapping buffers and missing norm parameters are refused. */
 #include <math.h>
 #include <stdint.h>
 
@@ -126,7 +128,7 @@ START_TEST(test_ff_matches_unfused_every_isa)
             unfused(&c, pools[0], kt, want);
             for (int t = 0; t < 3; t++) {
                 memcpy(got, c.y0, ny * sizeof(float));
-                ck_assert_int_eq(stdcpu_geglu_ff(pools[t], kt, &c.l1, &c.l2, c.x, got, c.M, NULL, 0, NULL),
+                ck_assert_int_eq(stdcpu_geglu_ff(pools[t], kt, &c.l1, &c.l2, NULL, c.x, got, c.M, NULL, 0, NULL),
                                  STDCPU_OK);
                 ck_assert_msg(!memcmp(got, want, ny * sizeof(float)),
                               "%s M %zu k %zu F %zu n %zu threads %d: fused differs from unfused",
@@ -138,7 +140,8 @@ START_TEST(test_ff_matches_unfused_every_isa)
             unsigned char *scratch = stdcpu_aligned_alloc(sb);
             memset(scratch, 0xa5, sb);
             memcpy(got, c.y0, ny * sizeof(float));
-            ck_assert_int_eq(stdcpu_geglu_ff(pools[1], kt, &c.l1, &c.l2, c.x, got, c.M, scratch, sb, NULL), STDCPU_OK);
+            ck_assert_int_eq(stdcpu_geglu_ff(pools[1], kt, &c.l1, &c.l2, NULL, c.x, got, c.M, scratch, sb, NULL),
+                             STDCPU_OK);
             ck_assert_msg(!memcmp(got, want, ny * sizeof(float)), "%s: with caller scratch",
                           stdcpu_isa_name((stdcpu_isa)isa));
             stdcpu_aligned_free(scratch);
@@ -155,6 +158,54 @@ START_TEST(test_ff_matches_unfused_every_isa)
 }
 END_TEST
 
+/* With the LayerNorm folded in and x == y (how the UNet calls it: the
+ * hidden state is the input and the residual): the same bits as
+ * stdcpu_layer_norm then the unfused sequence, every ISA, 1..3 threads. */
+START_TEST(test_ff_with_norm_in_place)
+{
+    stdcpu_test_rng rng = {4321};
+    const size_t shapes[][3] = {{130, 40, 48}, {64, 32, 256}, {7, 24, 16}}; /* M, C (= k = n), F */
+    stdcpu_pool *pools[3];
+    for (int t = 0; t < 3; t++)
+        ck_assert_int_eq(stdcpu_pool_create(&pools[t], t + 1, NULL), STDCPU_OK);
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const size_t M = shapes[si][0], C = shapes[si][1], F = shapes[si][2];
+        ff_case c;
+        case_make(&c, M, C, F, C, &rng);
+        float *gamma = malloc(C * sizeof(float)), *beta = malloc(C * sizeof(float));
+        float *ln = malloc(M * C * sizeof(float)), *want = malloc(M * C * sizeof(float));
+        float *got = malloc(M * C * sizeof(float));
+        for (size_t i = 0; i < C; i++) {
+            gamma[i] = stdcpu_test_uniform(&rng, 0.5f, 1.5f);
+            beta[i] = stdcpu_test_uniform(&rng, -0.5f, 0.5f);
+        }
+        const stdcpu_ff_norm norm = {.gamma = gamma, .beta = beta, .eps = 1e-5f};
+        for (int isa = 0; isa < STDCPU_ISA_COUNT; isa++) {
+            const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
+            if (!kt)
+                continue;
+            /* reference: hidden state y0; ln = norm(y0); y0 += ff(ln) */
+            ck_assert_int_eq(stdcpu_layer_norm(pools[0], kt, c.y0, M, C, 1e-5f, gamma, beta, ln, NULL), STDCPU_OK);
+            float *x_saved = c.x;
+            c.x = ln;
+            unfused(&c, pools[0], kt, want);
+            c.x = x_saved;
+            for (int t = 0; t < 3; t++) {
+                memcpy(got, c.y0, M * C * sizeof(float));
+                ck_assert_int_eq(stdcpu_geglu_ff(pools[t], kt, &c.l1, &c.l2, &norm, got, got, M, NULL, 0, NULL),
+                                 STDCPU_OK);
+                ck_assert_msg(!memcmp(got, want, M * C * sizeof(float)), "%s M %zu C %zu F %zu threads %d",
+                              stdcpu_isa_name((stdcpu_isa)isa), M, C, F, t + 1);
+            }
+        }
+        free(gamma), free(beta), free(ln), free(want), free(got);
+        case_free(&c);
+    }
+    for (int t = 0; t < 3; t++)
+        stdcpu_pool_destroy(pools[t]);
+}
+END_TEST
+
 START_TEST(test_ff_refuses_what_it_cannot_fuse)
 {
     stdcpu_test_rng rng = {5};
@@ -163,7 +214,7 @@ START_TEST(test_ff_refuses_what_it_cannot_fuse)
     case_make(&c, 4, 8, 24, 8, &rng); /* F = 24: the gate would start mid-panel */
     float y[32];
     ck_assert_uint_eq(stdcpu_geglu_ff_scratch_bytes(&c.l1, &c.l2, 1), 0);
-    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, c.x, y, 4, NULL, 0, &err), STDCPU_ERR_INVALID_ARG);
+    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, NULL, c.x, y, 4, NULL, 0, &err), STDCPU_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "multiple of 16"));
     case_free(&c);
 
@@ -171,11 +222,19 @@ START_TEST(test_ff_refuses_what_it_cannot_fuse)
     stdcpu_linear_weight lf; /* f32 weights are not fused */
     ck_assert_int_eq(stdcpu_linear_weight_init_f32(&lf, c.w1, c.b1, 32, 8, NULL), STDCPU_OK);
     ck_assert_uint_eq(stdcpu_geglu_ff_scratch_bytes(&lf, &c.l2, 1), 0);
-    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &lf, &c.l2, c.x, y, 4, NULL, 0, &err), STDCPU_ERR_INVALID_ARG);
+    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &lf, &c.l2, NULL, c.x, y, 4, NULL, 0, &err), STDCPU_ERR_INVALID_ARG);
     /* mismatched shapes: W_in must be [2F, k] for W_out [n, F] */
     ck_assert_uint_eq(stdcpu_geglu_ff_scratch_bytes(&c.l2, &c.l1, 1), 0);
-    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, NULL, y, 4, NULL, 0, &err), STDCPU_ERR_INVALID_ARG);
-    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, c.x, y, 0, NULL, 0, &err), STDCPU_OK);
+    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, NULL, NULL, y, 4, NULL, 0, &err), STDCPU_ERR_INVALID_ARG);
+    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, NULL, c.x, y, 0, NULL, 0, &err), STDCPU_OK);
+    /* x overlapping y other than x == y; a norm without parameters */
+    float big[64];
+    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, NULL, big, big + 4, 4, NULL, 0, &err),
+                     STDCPU_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "overlaps"));
+    const stdcpu_ff_norm no_gamma = {.gamma = NULL, .beta = c.b2, .eps = 1e-5f};
+    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, &no_gamma, c.x, y, 4, NULL, 0, &err),
+                     STDCPU_ERR_INVALID_ARG);
     stdcpu_linear_weight_free(&lf);
     case_free(&c);
 }
@@ -187,6 +246,7 @@ int main(void)
     TCase *tc = tcase_create("ff");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_ff_matches_unfused_every_isa);
+    tcase_add_test(tc, test_ff_with_norm_in_place);
     tcase_add_test(tc, test_ff_refuses_what_it_cannot_fuse);
     suite_add_tcase(s, tc);
     return stdcpu_test_run(s);

@@ -6,7 +6,8 @@
  * (42 MB), reads it back, writes the [4096, 1280] GEGLU output and reads that
  * twice more to quantise it: ~150 MB through L3 and memory for 3.4 G
  * multiply-adds, in phases that do no arithmetic. Here one thread takes
- * STDCPU_FF_ROWS rows through both layers: the value and gate columns in
+ * STDCPU_FF_ROWS rows (layer-normed first, when asked: the block's
+ * LayerNorm output never goes to memory either) through both layers: the value and gate columns in
  * groups of FF_GROUP, GEGLU from an L1-sized buffer into the block's
  * [rows, F] row (L2), then those rows quantised and through the second
  * layer, residual added in place. The weights (C x 3F bytes, 1.2 MB at
@@ -33,6 +34,7 @@
 typedef struct {
     const stdcpu_kernels *kern;
     const stdcpu_linear_weight *w_in, *w_out;
+    const stdcpu_ff_norm *norm;
     const float *x;
     float *y;
     size_t M, F, blocks, per_thread;
@@ -42,6 +44,7 @@ typedef struct {
 
 /* Per-thread scratch (bytes, each part 64-aligned). */
 typedef struct {
+    float *xn;           /* [R][k_in] layer-normed input rows (with a norm) */
     int8_t *xq;          /* [R][k_in rounded to 4] quantised input rows */
     float *xs;           /* [R] their scales */
     int8_t *gq;          /* [R][F rounded to 4] quantised GEGLU rows */
@@ -63,11 +66,12 @@ static size_t scratch_layout(const stdcpu_linear_weight *w_in, const stdcpu_line
 {
     const size_t R = STDCPU_FF_ROWS, F = w_out->k;
     size_t off = 0;
-    const size_t oxq = part(&off, R * w_in->kp), oxs = part(&off, R * sizeof(float)),
+    const size_t oxn = part(&off, R * w_in->k * sizeof(float)), oxq = part(&off, R * w_in->kp), oxs = part(&off, R * sizeof(float)),
                  ogq = part(&off, R * w_out->kp), ogs = part(&off, R * sizeof(float)),
                  oind = part(&off, R * sizeof(void *)), opair = part(&off, R * 2 * FF_GROUP * sizeof(float)),
                  og = part(&off, R * F * sizeof(float));
     if (base) {
+        s->xn = (float *)(base + oxn);
         s->xq = (int8_t *)(base + oxq);
         s->xs = (float *)(base + oxs);
         s->gq = (int8_t *)(base + ogq);
@@ -89,7 +93,8 @@ static int shapes_ok(const stdcpu_linear_weight *w_in, const stdcpu_linear_weigh
 size_t stdcpu_geglu_ff_scratch_bytes(const stdcpu_linear_weight *w_in, const stdcpu_linear_weight *w_out,
                                      int threads)
 {
-    if (!shapes_ok(w_in, w_out) || w_out->k > SIZE_MAX / 64 / STDCPU_FF_ROWS)
+    if (!shapes_ok(w_in, w_out) || w_out->k > SIZE_MAX / 64 / STDCPU_FF_ROWS ||
+        w_in->k > SIZE_MAX / 64 / STDCPU_FF_ROWS)
         return 0;
     size_t total;
     return stdcpu_mul_size(scratch_layout(w_in, w_out, NULL, NULL), (size_t)(threads > 0 ? threads : 1), &total)
@@ -104,8 +109,13 @@ static void ff_block(const ff_job *j, const ff_scratch *s, size_t r0, size_t row
     const stdcpu_linear_weight *wi = j->w_in, *wo = j->w_out;
     const size_t F = j->F, n = wo->n, G2 = 2 * FF_GROUP;
 
+    const float *x = j->x + r0 * wi->k;
+    if (j->norm) { /* the rows are read here, before any y row of the block is written */
+        j->kern->norm.layer_norm(x, wi->k, rows, wi->k, j->norm->eps, j->norm->gamma, j->norm->beta, s->xn, wi->k);
+        x = s->xn;
+    }
     for (size_t i = 0; i < rows; i++) {
-        s->xs[i] = stdcpu_q8_quantize_row(gk, j->x + (r0 + i) * wi->k, wi->k, wi->kp, gk->q8_a_xor, s->xq + i * wi->kp);
+        s->xs[i] = stdcpu_q8_quantize_row(gk, x + i * wi->k, wi->k, wi->kp, gk->q8_a_xor, s->xq + i * wi->kp);
         s->ind[i] = s->xq + i * wi->kp;
     }
     stdcpu_q8_tiles t = {.gk = gk, .ks = 1, .kc = wi->kp, .packed = wi->packed, .wsum = wi->wsum,
@@ -152,8 +162,8 @@ static void ff_task(void *arg, int ith, int nth)
 }
 
 stdcpu_status stdcpu_geglu_ff(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_linear_weight *w_in,
-                              const stdcpu_linear_weight *w_out, const float *x, float *y, size_t M,
-                              void *scratch, size_t scratch_bytes, stdcpu_error *err)
+                              const stdcpu_linear_weight *w_out, const stdcpu_ff_norm *norm, const float *x, float *y,
+                              size_t M, void *scratch, size_t scratch_bytes, stdcpu_error *err)
 {
     if (!kern)
         kern = stdcpu_kernels_get();
@@ -162,8 +172,10 @@ stdcpu_status stdcpu_geglu_ff(stdcpu_pool *pool, const stdcpu_kernels *kern, con
                            "geglu feed-forward: needs q8 weights, W_in [2F, k] and W_out [n, F], F a multiple of 16");
     if (M == 0)
         return STDCPU_OK;
-    if (!x || !y)
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "geglu feed-forward: NULL input or output");
+    if (!x || !y || (norm && (!norm->gamma || !norm->beta || !(norm->eps >= 0.0f))))
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "geglu feed-forward: NULL input, output or norm parameters");
+    if (x != y && x < y + M * w_out->n && y < x + M * w_in->k)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "geglu feed-forward: x overlaps y (only x == y is allowed)");
     if (M > (size_t)INT32_MAX || w_in->n > (size_t)INT32_MAX || w_in->k > (size_t)INT32_MAX ||
         w_out->n > (size_t)INT32_MAX)
         return stdcpu_fail(err, STDCPU_ERR_LIMIT, "geglu feed-forward: dimensions exceed int range");
@@ -176,7 +188,7 @@ stdcpu_status stdcpu_geglu_ff(stdcpu_pool *pool, const stdcpu_kernels *kern, con
         if (!(owned = mem = stdcpu_aligned_alloc(need)))
             return stdcpu_fail(err, STDCPU_ERR_NOMEM, "geglu feed-forward: no memory for %zu bytes of scratch", need);
     }
-    ff_job j = {.kern = kern, .w_in = w_in, .w_out = w_out, .x = x, .y = y, .M = M, .F = w_out->k,
+    ff_job j = {.kern = kern, .w_in = w_in, .w_out = w_out, .norm = norm, .x = x, .y = y, .M = M, .F = w_out->k,
                 .blocks = (M + STDCPU_FF_ROWS - 1) / STDCPU_FF_ROWS, .scratch = mem};
     j.per_thread = need / (size_t)nth;
     atomic_init(&j.next, 0);

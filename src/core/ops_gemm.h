@@ -65,20 +65,27 @@ stdcpu_status stdcpu_linear_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
 
 /* A transformer block's GEGLU feed-forward with its residual, both layers
  * fused per block of STDCPU_FF_ROWS rows (core/ops_ff.c):
- *   y [M, n] += W_out . geglu(W_in . x + b_in) + b_out,
- * x [M, k], W_in [2F, k] (value rows, then gate rows), W_out [n, F]; x
- * must not overlap y. The [rows, 2F] and [rows, F] intermediates stay in one
- * core's L2 instead of going through memory. Needs q8 weights and F a
- * multiple of 16; the output is bit-identical to stdcpu_linear, stdcpu_geglu,
+ *   y [M, n] += W_out . geglu(W_in . norm(x) + b_in) + b_out,
+ * x [M, k], W_in [2F, k] (value rows, then gate rows), W_out [n, F]; norm is
+ * the LayerNorm before it (gamma, beta [k]) or NULL (x as it is). x may be y
+ * itself (the transformer's hidden state: a block's rows are read before
+ * they are written) but must not overlap it otherwise. The [rows, 2F] and
+ * [rows, F] intermediates stay in one core's L2 instead of going through
+ * memory. Needs q8 weights and F a multiple of 16; the output is
+ * bit-identical to stdcpu_layer_norm, stdcpu_linear, stdcpu_geglu,
  * stdcpu_linear (with y as residual), for every thread count. scratch: at
  * least stdcpu_geglu_ff_scratch_bytes(.., threads) bytes, 64-aligned, or
  * NULL (allocated per call). kern may be NULL (the dispatch table). */
 #define STDCPU_FF_ROWS 64
+typedef struct stdcpu_ff_norm {
+    const float *gamma, *beta;
+    float eps;
+} stdcpu_ff_norm;
 size_t stdcpu_geglu_ff_scratch_bytes(const stdcpu_linear_weight *w_in, const stdcpu_linear_weight *w_out,
                                      int threads); /* 0: not supported (see above) */
 stdcpu_status stdcpu_geglu_ff(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_linear_weight *w_in,
-                              const stdcpu_linear_weight *w_out, const float *x, float *y, size_t M,
-                              void *scratch, size_t scratch_bytes, stdcpu_error *err);
+                              const stdcpu_linear_weight *w_out, const stdcpu_ff_norm *norm, const float *x, float *y,
+                              size_t M, void *scratch, size_t scratch_bytes, stdcpu_error *err);
 
 /* A 2-D convolution weight [O, I, kh, kw] (PyTorch order). */
 typedef struct stdcpu_conv2d_weight {

@@ -293,15 +293,16 @@ static stdcpu_status tblock(fwd *f, const unet_transformer *t, const unet_tblock
      * of rows kept in L2 (core/ops_ff.c: 1.1-1.3x at these shapes), when
      * there are enough blocks for the threads; otherwise over row chunks
      * (bounded memory). */
-    DO(f, stdcpu_layer_norm(pool, NULL, hs, M, C, 1e-5f, tb->norm3.gamma, tb->norm3.beta, ln, err));
     const size_t ffs = !f->u->ff_unfused && M >= 2 * (size_t)f->threads * STDCPU_FF_ROWS
                            ? stdcpu_geglu_ff_scratch_bytes(&tb->ff_in, &tb->ff_out, f->threads)
                            : 0;
-    if (ffs) {
+    if (ffs) { /* norm3 included: its output stays in L2 too */
         ALLOC(f, scratch, (ffs + sizeof(float) - 1) / sizeof(float));
-        DO(f, stdcpu_geglu_ff(pool, NULL, &tb->ff_in, &tb->ff_out, ln, hs, M, scratch, ffs, err));
+        const stdcpu_ff_norm n3 = {.gamma = tb->norm3.gamma, .beta = tb->norm3.beta, .eps = 1e-5f};
+        DO(f, stdcpu_geglu_ff(pool, NULL, &tb->ff_in, &tb->ff_out, &n3, hs, hs, M, scratch, ffs, err));
         freset(f, m);
     } else {
+        DO(f, stdcpu_layer_norm(pool, NULL, hs, M, C, 1e-5f, tb->norm3.gamma, tb->norm3.beta, ln, err));
         const size_t R = M < UNET_FF_ROWS ? M : UNET_FF_ROWS;
         ALLOC(f, p, R * 2 * F);
         ALLOC(f, gl, R * F);
