@@ -147,11 +147,12 @@ static void report(const char *name, const char *model, const char *prec, const 
  * same run, which survives this VM's drifting speed better than two runs do.
  *   AB_ATTN: int8 against f32 attention (unet_pass_attn_int8 / _f32,
  *            attn_int8_gain);
- *   AB_FF:   the fused feed-forward against linear -> geglu -> linear
- *            (unet_pass_ff_fused / _unfused, ff_fused_gain).
+ *   AB_FUSE: the transformer blocks' fusions (LayerNorms folded into the
+ *            next layer, the fused feed-forward) against every op on its
+ *            own (unet_pass_fused / _unfused, fusion_gain).
  * Switching either drops the UNet's activation plan, so every A/B pass also
  * plans and maps its arena (the same in both arms). */
-enum { AB_NONE, AB_ATTN, AB_FF };
+enum { AB_NONE, AB_ATTN, AB_FUSE };
 static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *prec, int batch, int latent, int ab,
                      const bench_env *env)
 {
@@ -188,8 +189,8 @@ static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *pre
         const int arm = ab && rep % 2 == 1;
         if (ab == AB_ATTN)
             stdcpu_unet_set_attention_precision(n->unet, arm ? STDCPU_PREC_F32 : STDCPU_PREC_INT8, min_keys);
-        else if (ab == AB_FF)
-            stdcpu_unet_set_fused_ff(n->unet, !arm);
+        else if (ab == AB_FUSE)
+            stdcpu_unet_set_fusion(n->unet, !arm);
         stdcpu_pool_reset_ops(env->pool);
         const bench_steal mark = bench_steal_now();
         const double t0 = bench_now();
@@ -211,12 +212,12 @@ static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *pre
     }
     if (ab == AB_ATTN)
         stdcpu_unet_set_attention_precision(n->unet, attn_default, min_keys);
-    else if (ab == AB_FF)
-        stdcpu_unet_set_fused_ff(n->unet, 1);
+    else if (ab == AB_FUSE)
+        stdcpu_unet_set_fusion(n->unet, 1);
     if (!rc && ab) {
         const char *arms[2][3] = {{"unet_pass_attn_int8", "unet_pass_attn_f32", "attn_int8_gain"},
-                                  {"unet_pass_ff_fused", "unet_pass_ff_unfused", "ff_fused_gain"}};
-        const char *const *a = arms[ab == AB_FF];
+                                  {"unet_pass_fused", "unet_pass_unfused", "fusion_gain"}};
+        const char *const *a = arms[ab == AB_FUSE];
         report(a[0], model, prec, shape, best[0], ops[0], env);
         report(a[1], model, prec, shape, best[1], ops[1], env);
         printf("BENCH name=%s model=%s shape=%s unet_speedup=%.3f steal=%.2f\n", a[2], model, shape,
@@ -468,7 +469,7 @@ static int bench_model(const bench_opts *bo, const char *path, const char *model
     if (!rc && p == STDCPU_PREC_INT8)
         rc = unet_pass(n, model, prec, sdxl ? 2 : 1, 64, AB_ATTN, &env);
     if (!rc && p == STDCPU_PREC_INT8 && !bo->quick)
-        rc = unet_pass(n, model, prec, sdxl ? 2 : 1, 64, AB_FF, &env);
+        rc = unet_pass(n, model, prec, sdxl ? 2 : 1, 64, AB_FUSE, &env);
     if (!rc && !bo->quick && !only_unet) {
         rc = vae_and_text(n, model, prec, &env);
         /* 512 (and 768 for SDXL), full VAE then TAESD */

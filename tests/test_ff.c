@@ -1,4 +1,6 @@
-/* The fused GEGLU feed-forward (stdcpu_geglu_ff, core/ops_ff.c).
+/* The transformer blocks' fused ops: the GEGLU feed-forward
+ * (stdcpu_geglu_ff, core/ops_ff.c) and a linear with its LayerNorm folded in
+ * (stdcpu_linear_norm, core/ops_gemm.c).
  *
  * Contract checked: on every ISA this CPU has and for 1..3 threads, the
  * output is bit-identical (memcmp) to the unfused sequence stdcpu_linear ->
@@ -179,7 +181,7 @@ START_TEST(test_ff_with_norm_in_place)
             gamma[i] = stdcpu_test_uniform(&rng, 0.5f, 1.5f);
             beta[i] = stdcpu_test_uniform(&rng, -0.5f, 0.5f);
         }
-        const stdcpu_ff_norm norm = {.gamma = gamma, .beta = beta, .eps = 1e-5f};
+        const stdcpu_row_norm norm = {.gamma = gamma, .beta = beta, .eps = 1e-5f};
         for (int isa = 0; isa < STDCPU_ISA_COUNT; isa++) {
             const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
             if (!kt)
@@ -200,6 +202,73 @@ START_TEST(test_ff_with_norm_in_place)
         }
         free(gamma), free(beta), free(ln), free(want), free(got);
         case_free(&c);
+    }
+    for (int t = 0; t < 3; t++)
+        stdcpu_pool_destroy(pools[t]);
+}
+END_TEST
+
+/* stdcpu_linear_norm (a linear with the LayerNorm before it folded in):
+ * the same bits as stdcpu_layer_norm then stdcpu_linear_ex, every ISA, 1..3
+ * threads, with and without a residual; f32 weights are refused. */
+START_TEST(test_linear_with_folded_norm)
+{
+    stdcpu_test_rng rng = {99};
+    const size_t shapes[][3] = {{1, 3, 5}, {9, 40, 120}, {300, 64, 33}, {70, 320, 16}}; /* M, k, n */
+    stdcpu_pool *pools[3];
+    for (int t = 0; t < 3; t++)
+        ck_assert_int_eq(stdcpu_pool_create(&pools[t], t + 1, NULL), STDCPU_OK);
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const size_t M = shapes[si][0], k = shapes[si][1], n = shapes[si][2];
+        float *x = malloc(M * k * sizeof(float)), *w = malloc(n * k * sizeof(float)), *ws = malloc(n * sizeof(float));
+        float *bias = malloc(n * sizeof(float)), *gamma = malloc(k * sizeof(float)), *beta = malloc(k * sizeof(float));
+        float *ln = malloc(M * k * sizeof(float)), *res = malloc(M * n * sizeof(float));
+        float *want = malloc(M * n * sizeof(float)), *got = malloc(M * n * sizeof(float));
+        int8_t *wq = malloc(n * k);
+        for (size_t i = 0; i < M * k; i++)
+            x[i] = stdcpu_test_uniform(&rng, -3, 3) + (float)(i % 7);
+        for (size_t i = 0; i < n * k; i++)
+            w[i] = stdcpu_test_uniform(&rng, -1, 1);
+        for (size_t i = 0; i < n; i++)
+            bias[i] = stdcpu_test_uniform(&rng, -1, 1);
+        for (size_t i = 0; i < k; i++) {
+            gamma[i] = stdcpu_test_uniform(&rng, 0.5f, 1.5f);
+            beta[i] = stdcpu_test_uniform(&rng, -0.5f, 0.5f);
+        }
+        for (size_t i = 0; i < M * n; i++)
+            res[i] = stdcpu_test_uniform(&rng, -1, 1);
+        stdcpu_q8_quantize_weights(w, n, k, wq, ws);
+        stdcpu_linear_weight lq, lf;
+        ck_assert_int_eq(stdcpu_linear_weight_init_q8(&lq, wq, ws, bias, n, k, NULL), STDCPU_OK);
+        ck_assert_int_eq(stdcpu_linear_weight_init_f32(&lf, w, bias, n, k, NULL), STDCPU_OK);
+        const stdcpu_row_norm norm = {.gamma = gamma, .beta = beta, .eps = 1e-5f};
+        for (int isa = 0; isa < STDCPU_ISA_COUNT; isa++) {
+            const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
+            if (!kt)
+                continue;
+            ck_assert_int_eq(stdcpu_layer_norm(pools[0], kt, x, M, k, 1e-5f, gamma, beta, ln, NULL), STDCPU_OK);
+            for (int r = 0; r < 2; r++) {
+                ck_assert_int_eq(
+                    stdcpu_linear_ex(pools[0], kt, &lq, ln, want, M, r ? res : NULL, STDCPU_ACT_NONE, NULL), STDCPU_OK);
+                for (int t = 0; t < 3; t++) {
+                    ck_assert_int_eq(stdcpu_linear_norm(pools[t], kt, &lq, &norm, x, got, M, r ? res : NULL,
+                                                        STDCPU_ACT_NONE, NULL),
+                                     STDCPU_OK);
+                    ck_assert_msg(!memcmp(got, want, M * n * sizeof(float)), "%s M %zu k %zu n %zu threads %d res %d",
+                                  stdcpu_isa_name((stdcpu_isa)isa), M, k, n, t + 1, r);
+                }
+            }
+        }
+        stdcpu_error err;
+        ck_assert_int_eq(stdcpu_linear_norm(pools[0], NULL, &lf, &norm, x, got, M, NULL, STDCPU_ACT_NONE, &err),
+                         STDCPU_ERR_INVALID_ARG);
+        ck_assert_ptr_nonnull(strstr(err.msg, "q8"));
+        ck_assert_int_eq(stdcpu_linear_norm(pools[0], NULL, &lq, NULL, x, got, M, NULL, STDCPU_ACT_NONE, &err),
+                         STDCPU_ERR_INVALID_ARG);
+        stdcpu_linear_weight_free(&lq);
+        stdcpu_linear_weight_free(&lf);
+        free(x), free(w), free(ws), free(bias), free(gamma), free(beta), free(ln), free(res), free(want), free(got);
+        free(wq);
     }
     for (int t = 0; t < 3; t++)
         stdcpu_pool_destroy(pools[t]);
@@ -232,7 +301,7 @@ START_TEST(test_ff_refuses_what_it_cannot_fuse)
     ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, NULL, big, big + 4, 4, NULL, 0, &err),
                      STDCPU_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "overlaps"));
-    const stdcpu_ff_norm no_gamma = {.gamma = NULL, .beta = c.b2, .eps = 1e-5f};
+    const stdcpu_row_norm no_gamma = {.gamma = NULL, .beta = c.b2, .eps = 1e-5f};
     ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, &no_gamma, c.x, y, 4, NULL, 0, &err),
                      STDCPU_ERR_INVALID_ARG);
     stdcpu_linear_weight_free(&lf);
@@ -247,6 +316,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_ff_matches_unfused_every_isa);
     tcase_add_test(tc, test_ff_with_norm_in_place);
+    tcase_add_test(tc, test_linear_with_folded_norm);
     tcase_add_test(tc, test_ff_refuses_what_it_cannot_fuse);
     suite_add_tcase(s, tc);
     return stdcpu_test_run(s);

@@ -274,7 +274,7 @@ START_TEST(test_fused_feed_forward)
     ck_assert_msg(stdcpu_unet_forward(u, p3, &x.in, o3, &err) == STDCPU_OK, "%s", err.msg);
     ck_assert_msg(stdcpu_unet_forward(u, p1, &x.in, o1, &err) == STDCPU_OK, "%s", err.msg);
     ck_assert_msg(memcmp(o1, o3, n * sizeof(float)) == 0, "fused feed-forward: 1 and 3 threads differ");
-    stdcpu_unet_set_fused_ff(u, 0);
+    stdcpu_unet_set_fusion(u, 0);
     ck_assert_msg(stdcpu_unet_forward(u, p1, &x.in, ou, &err) == STDCPU_OK, "%s", err.msg);
     ck_assert_msg(memcmp(ou, o1, n * sizeof(float)) == 0, "fused and unfused feed-forward differ");
     stdcpu_pool_destroy(p1);

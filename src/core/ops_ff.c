@@ -34,7 +34,7 @@
 typedef struct {
     const stdcpu_kernels *kern;
     const stdcpu_linear_weight *w_in, *w_out;
-    const stdcpu_ff_norm *norm;
+    const stdcpu_row_norm *norm;
     const float *x;
     float *y;
     size_t M, F, blocks, per_thread;
@@ -162,7 +162,7 @@ static void ff_task(void *arg, int ith, int nth)
 }
 
 stdcpu_status stdcpu_geglu_ff(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_linear_weight *w_in,
-                              const stdcpu_linear_weight *w_out, const stdcpu_ff_norm *norm, const float *x, float *y,
+                              const stdcpu_linear_weight *w_out, const stdcpu_row_norm *norm, const float *x, float *y,
                               size_t M, void *scratch, size_t scratch_bytes, stdcpu_error *err)
 {
     if (!kern)

@@ -245,7 +245,9 @@ static int residual_ok(const float *y, const float *residual, stdcpu_act act)
 
 typedef struct {
     const stdcpu_gemm_kernels *gk;
+    const stdcpu_norm_kernels *nk; /* with norm */
     const stdcpu_linear_weight *lw;
+    const stdcpu_row_norm *norm;   /* or NULL */
     const float *x;
     float *y;
     const float *residual;
@@ -255,10 +257,11 @@ typedef struct {
     size_t scratch_per_thread;
 } q8_linear_job;
 
+/* [rb][kp] int8 rows, [rb] scales, the pointer tiles, one [k] normed row */
 static size_t q8_linear_scratch(size_t kp, size_t row_block, size_t mr)
 {
     return stdcpu_round_up(row_block * kp, 64) + stdcpu_round_up(row_block * sizeof(float), 64) +
-           stdcpu_round_up(ceil_div(row_block, mr) * mr * sizeof(void *), 64);
+           stdcpu_round_up(ceil_div(row_block, mr) * mr * sizeof(void *), 64) + stdcpu_round_up(kp * sizeof(float), 64);
 }
 
 static void q8_linear_task(void *arg, int ith, int nth)
@@ -271,6 +274,7 @@ static void q8_linear_task(void *arg, int ith, int nth)
     int8_t *aq = (int8_t *)s;                                   /* [rb][kp] */
     float *as = (float *)(s + stdcpu_round_up(rb * kp, 64));    /* [rb] */
     const int8_t **ind = (const int8_t **)((unsigned char *)as + stdcpu_round_up(rb * sizeof(float), 64));
+    float *normed = (float *)((unsigned char *)ind + stdcpu_round_up(ceil_div(rb, mr) * mr * sizeof(void *), 64));
     size_t quantised_block = (size_t)-1;
     const size_t ntasks = j->g.n_row_blocks * j->g.n_chunks;
     for (size_t t = (size_t)ith; t < ntasks; t += (size_t)nth) {
@@ -278,7 +282,12 @@ static void q8_linear_task(void *arg, int ith, int nth)
         const size_t r0 = blk * rb, rows = min_sz(rb, j->g.rows - r0);
         if (blk != quantised_block) {
             for (size_t i = 0; i < rows; i++) {
-                as[i] = stdcpu_q8_quantize_row(gk, j->x + (r0 + i) * lw->k, lw->k, kp, gk->q8_a_xor, aq + i * kp);
+                const float *xr = j->x + (r0 + i) * lw->k;
+                if (j->norm) {
+                    j->nk->layer_norm(xr, lw->k, 1, lw->k, j->norm->eps, j->norm->gamma, j->norm->beta, normed, lw->k);
+                    xr = normed;
+                }
+                as[i] = stdcpu_q8_quantize_row(gk, xr, lw->k, kp, gk->q8_a_xor, aq + i * kp);
             }
             /* ks = 1: tile mt's pointers are its rows, [1][mr_t]. */
             for (size_t i0 = 0; i0 < rows; i0 += mr)
@@ -297,15 +306,17 @@ static void q8_linear_task(void *arg, int ith, int nth)
     }
 }
 
-static stdcpu_status q8_linear(stdcpu_pool *pool, const stdcpu_gemm_kernels *gk,
+static stdcpu_status q8_linear(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_row_norm *norm,
                                const stdcpu_linear_weight *lw, const float *x, float *y, size_t M,
                                const float *residual, stdcpu_act act, stdcpu_error *err)
 {
+    const stdcpu_gemm_kernels *gk = &kern->gemm;
     const int nth = pool ? stdcpu_pool_threads(pool) : 1;
     size_t rows = A_BLOCK_BYTES / lw->kp;
     rows = rows < ROW_BLOCK_MIN ? ROW_BLOCK_MIN : rows > ROW_BLOCK_MAX ? ROW_BLOCK_MAX : rows;
     const size_t rb = stdcpu_round_up(rows, gk->q8_mr);
-    q8_linear_job j = {.gk = gk, .lw = lw, .x = x, .y = y, .residual = residual, .act = act};
+    q8_linear_job j = {.gk = gk, .nk = &kern->norm, .lw = lw, .norm = norm, .x = x, .y = y, .residual = residual,
+                       .act = act};
     plan_grid(&j.g, M, lw->n, rb, gk->q8_nr, nth);
     j.scratch_per_thread = q8_linear_scratch(lw->kp, rb, gk->q8_mr);
     size_t bytes;
@@ -406,8 +417,33 @@ stdcpu_status stdcpu_linear_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
         return stdcpu_fail(err, STDCPU_ERR_LIMIT, "linear: dimensions exceed int range");
     stdcpu_pool_add_ops(pool, (uint64_t)2 * M * lw->n * lw->k);
     if (lw->is_q8)
-        return q8_linear(pool, &kern->gemm, lw, x, y, M, residual, act, err);
+        return q8_linear(pool, kern, NULL, lw, x, y, M, residual, act, err);
     return f32_linear(pool, &kern->gemm, lw, x, y, M, residual, act, err);
+}
+
+stdcpu_status stdcpu_linear_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_linear_weight *lw,
+                                 const stdcpu_row_norm *norm, const float *x, float *y, size_t M,
+                                 const float *residual, stdcpu_act act, stdcpu_error *err)
+{
+    if (!kern)
+        kern = stdcpu_kernels_get();
+    if (!lw || !lw->is_q8 || !lw->packed)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: a folded LayerNorm needs q8 weights");
+    if (!norm || !norm->gamma || !norm->beta || !(norm->eps >= 0.0f))
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: LayerNorm parameters missing");
+    if (M == 0)
+        return STDCPU_OK;
+    if (!x || !y)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: NULL input or output");
+    if (x < y + M * lw->n && y < x + M * lw->k)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: with a LayerNorm, x must not overlap y");
+    if (!residual_ok(y, residual, act))
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG,
+                           "linear: residual may alias the output only without activation");
+    if (M > (size_t)INT32_MAX || lw->n > (size_t)INT32_MAX || lw->k > (size_t)INT32_MAX)
+        return stdcpu_fail(err, STDCPU_ERR_LIMIT, "linear: dimensions exceed int range");
+    stdcpu_pool_add_ops(pool, (uint64_t)2 * M * lw->n * lw->k);
+    return q8_linear(pool, kern, norm, lw, x, y, M, residual, act, err);
 }
 
 stdcpu_status stdcpu_linear(stdcpu_pool *pool, const stdcpu_linear_weight *lw, const float *x,

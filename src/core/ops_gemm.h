@@ -63,6 +63,22 @@ stdcpu_status stdcpu_linear_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
                                const stdcpu_linear_weight *lw, const float *x, float *y, size_t M,
                                const float *residual, stdcpu_act act, stdcpu_error *err);
 
+/* A LayerNorm over each row of a layer's input (gamma, beta [k], eps), done
+ * by the layer itself on the rows it is about to quantise, so the normed map
+ * is never stored (transformer blocks: norm1 -> q|k|v, norm2 -> q, norm3 ->
+ * feed-forward). The result is bit-identical to stdcpu_layer_norm first. */
+typedef struct stdcpu_row_norm {
+    const float *gamma, *beta;
+    float eps;
+} stdcpu_row_norm;
+
+/* y = act(norm(x) . W^T + bias) + residual, as stdcpu_linear_ex on
+ * stdcpu_layer_norm's output. q8 weights only (f32: STDCPU_ERR_INVALID_ARG;
+ * run the two ops). x must not overlap y. */
+stdcpu_status stdcpu_linear_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_linear_weight *lw,
+                                 const stdcpu_row_norm *norm, const float *x, float *y, size_t M,
+                                 const float *residual, stdcpu_act act, stdcpu_error *err);
+
 /* A transformer block's GEGLU feed-forward with its residual, both layers
  * fused per block of STDCPU_FF_ROWS rows (core/ops_ff.c):
  *   y [M, n] += W_out . geglu(W_in . norm(x) + b_in) + b_out,
@@ -77,14 +93,10 @@ stdcpu_status stdcpu_linear_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
  * least stdcpu_geglu_ff_scratch_bytes(.., threads) bytes, 64-aligned, or
  * NULL (allocated per call). kern may be NULL (the dispatch table). */
 #define STDCPU_FF_ROWS 64
-typedef struct stdcpu_ff_norm {
-    const float *gamma, *beta;
-    float eps;
-} stdcpu_ff_norm;
 size_t stdcpu_geglu_ff_scratch_bytes(const stdcpu_linear_weight *w_in, const stdcpu_linear_weight *w_out,
                                      int threads); /* 0: not supported (see above) */
 stdcpu_status stdcpu_geglu_ff(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_linear_weight *w_in,
-                              const stdcpu_linear_weight *w_out, const stdcpu_ff_norm *norm, const float *x, float *y,
+                              const stdcpu_linear_weight *w_out, const stdcpu_row_norm *norm, const float *x, float *y,
                               size_t M, void *scratch, size_t scratch_bytes, stdcpu_error *err);
 
 /* A 2-D convolution weight [O, I, kh, kw] (PyTorch order). */

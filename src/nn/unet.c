@@ -708,11 +708,11 @@ void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p, siz
     stdcpu_unet_trim(u);
 }
 
-void stdcpu_unet_set_fused_ff(stdcpu_unet *u, int fused)
+void stdcpu_unet_set_fusion(stdcpu_unet *u, int on)
 {
-    if (u->ff_unfused == !fused)
+    if (u->unfused == !on)
         return;
-    u->ff_unfused = !fused;
+    u->unfused = !on;
     stdcpu_unet_trim(u); /* the plan differs: the fused op's scratch, or the unfused maps */
 }
 

@@ -52,13 +52,14 @@ void stdcpu_unet_get_info(const stdcpu_unet *u, stdcpu_unet_info *info);
 void stdcpu_unet_set_attention_precision(stdcpu_unet *u, stdcpu_precision p, size_t int8_min_keys);
 stdcpu_precision stdcpu_unet_attention_precision(const stdcpu_unet *u, size_t *int8_min_keys);
 
-/* The transformer blocks' GEGLU feed-forward with int8 weights runs both
- * layers fused per block of rows (stdcpu_geglu_ff, core/ops_ff.c: the
- * intermediates stay in L2) wherever there are enough rows for the threads;
- * the output is bit-identical either way. Off (fused = 0) runs linear ->
- * geglu -> linear: the baseline the benchmark measures it against in the
- * same run. Default on. */
-void stdcpu_unet_set_fused_ff(stdcpu_unet *u, int fused);
+/* Fusions in the transformer blocks with int8 weights: each LayerNorm is
+ * folded into the layer after it (stdcpu_linear_norm, and norm3 into the
+ * feed-forward), and the GEGLU feed-forward runs both layers per block of
+ * rows (stdcpu_geglu_ff, core/ops_ff.c: the intermediates stay in L2)
+ * wherever there are enough rows for the threads. The output is
+ * bit-identical either way. Off (on = 0) runs every op on its own: the
+ * baseline the benchmark measures them against in the same run. Default on. */
+void stdcpu_unet_set_fusion(stdcpu_unet *u, int on);
 
 /* ---- IP-Adapter ---------------------------------------------------------- */
 

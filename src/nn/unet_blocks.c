@@ -251,22 +251,34 @@ static stdcpu_status tblock(fwd *f, const unet_transformer *t, const unet_tblock
     stdcpu_pool *pool = f->pool;
     size_t m = fmark(f);
 
-    /* attn1: fused q|k|v, flash attention reading the three with stride 3C. */
-    DO(f, stdcpu_layer_norm(pool, NULL, hs, M, C, 1e-5f, tb->norm1.gamma, tb->norm1.beta, ln, err));
+    /* attn1: fused q|k|v, flash attention reading the three with stride 3C.
+     * int8 weights fold each LayerNorm into the layer after it (norm1, norm2
+     * here, norm3 in the feed-forward): the normed map never goes to memory. */
     {
         ALLOC(f, qkv, M * 3 * C);
         ALLOC(f, o, M * C);
-        DO(f, stdcpu_linear(pool, &tb->qkv, ln, qkv, M, NULL, STDCPU_ACT_NONE, err));
+        const stdcpu_row_norm n1 = {.gamma = tb->norm1.gamma, .beta = tb->norm1.beta, .eps = 1e-5f};
+        if (tb->qkv.is_q8 && !f->u->unfused) {
+            DO(f, stdcpu_linear_norm(pool, NULL, &tb->qkv, &n1, hs, qkv, M, NULL, STDCPU_ACT_NONE, err));
+        } else {
+            DO(f, stdcpu_layer_norm(pool, NULL, hs, M, C, n1.eps, n1.gamma, n1.beta, ln, err));
+            DO(f, stdcpu_linear(pool, &tb->qkv, ln, qkv, M, NULL, STDCPU_ACT_NONE, err));
+        }
         STDCPU_TRY(attend(f, t->heads, t->head_dim, HW, HW, qkv, 3 * C, qkv + C, qkv + 2 * C, 3 * C, o));
         DO(f, stdcpu_linear(pool, &tb->attn1_out, o, hs, M, hs, STDCPU_ACT_NONE, err));
         freset(f, m);
     }
     /* attn2: text cross-attention, plus scale x image attention (IP-Adapter). */
-    DO(f, stdcpu_layer_norm(pool, NULL, hs, M, C, 1e-5f, tb->norm2.gamma, tb->norm2.beta, ln, err));
     {
         ALLOC(f, q, M * C);
         ALLOC(f, o, M * C);
-        DO(f, stdcpu_linear(pool, &tb->q2, ln, q, M, NULL, STDCPU_ACT_NONE, err));
+        const stdcpu_row_norm n2 = {.gamma = tb->norm2.gamma, .beta = tb->norm2.beta, .eps = 1e-5f};
+        if (tb->q2.is_q8 && !f->u->unfused) {
+            DO(f, stdcpu_linear_norm(pool, NULL, &tb->q2, &n2, hs, q, M, NULL, STDCPU_ACT_NONE, err));
+        } else {
+            DO(f, stdcpu_layer_norm(pool, NULL, hs, M, C, n2.eps, n2.gamma, n2.beta, ln, err));
+            DO(f, stdcpu_linear(pool, &tb->q2, ln, q, M, NULL, STDCPU_ACT_NONE, err));
+        }
         const float *kv = tb->kv_cache;
         if (!f->cached) {
             ALLOC(f, kvb, B * f->T * 2 * C);
@@ -293,12 +305,12 @@ static stdcpu_status tblock(fwd *f, const unet_transformer *t, const unet_tblock
      * of rows kept in L2 (core/ops_ff.c: 1.1-1.3x at these shapes), when
      * there are enough blocks for the threads; otherwise over row chunks
      * (bounded memory). */
-    const size_t ffs = !f->u->ff_unfused && M >= 2 * (size_t)f->threads * STDCPU_FF_ROWS
+    const size_t ffs = !f->u->unfused && M >= 2 * (size_t)f->threads * STDCPU_FF_ROWS
                            ? stdcpu_geglu_ff_scratch_bytes(&tb->ff_in, &tb->ff_out, f->threads)
                            : 0;
     if (ffs) { /* norm3 included: its output stays in L2 too */
         ALLOC(f, scratch, (ffs + sizeof(float) - 1) / sizeof(float));
-        const stdcpu_ff_norm n3 = {.gamma = tb->norm3.gamma, .beta = tb->norm3.beta, .eps = 1e-5f};
+        const stdcpu_row_norm n3 = {.gamma = tb->norm3.gamma, .beta = tb->norm3.beta, .eps = 1e-5f};
         DO(f, stdcpu_geglu_ff(pool, NULL, &tb->ff_in, &tb->ff_out, &n3, hs, hs, M, scratch, ffs, err));
         freset(f, m);
     } else {

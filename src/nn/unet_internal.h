@@ -81,7 +81,7 @@ struct stdcpu_unet {
     stdcpu_precision prec;
     stdcpu_precision attn_prec; /* of the attention op itself (default: prec) */
     size_t attn_int8_min_keys;  /* int8 attention only over this many keys or more */
-    int ff_unfused;             /* q8 feed-forward as linear -> geglu -> linear (stdcpu_unet_set_fused_ff) */
+    int unfused;                /* int8 transformer ops one by one (stdcpu_unet_set_fusion) */
     int has_weights;
     stdcpu_conv2d_weight conv_in, conv_out;
     stdcpu_linear_weight time_1, time_2, add_1, add_2;
