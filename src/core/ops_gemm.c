@@ -400,6 +400,20 @@ static stdcpu_status f32_linear(stdcpu_pool *pool, const stdcpu_gemm_kernels *gk
     return STDCPU_OK;
 }
 
+/* The checks every linear entry point makes once it has a weight and M > 0. */
+static stdcpu_status linear_args_ok(const stdcpu_linear_weight *lw, const float *x, const float *y, size_t M,
+                                    const float *residual, stdcpu_act act, stdcpu_error *err)
+{
+    if (!x || !y)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: NULL input or output");
+    if (!residual_ok(y, residual, act))
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG,
+                           "linear: residual may alias the output only without activation");
+    if (M > (size_t)INT32_MAX || lw->n > (size_t)INT32_MAX || lw->k > (size_t)INT32_MAX)
+        return stdcpu_fail(err, STDCPU_ERR_LIMIT, "linear: dimensions exceed int range");
+    return STDCPU_OK;
+}
+
 stdcpu_status stdcpu_linear_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
                                const stdcpu_linear_weight *lw, const float *x, float *y, size_t M,
                                const float *residual, stdcpu_act act, stdcpu_error *err)
@@ -408,13 +422,7 @@ stdcpu_status stdcpu_linear_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: no weight");
     if (M == 0)
         return STDCPU_OK;
-    if (!x || !y)
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: NULL input or output");
-    if (!residual_ok(y, residual, act))
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG,
-                           "linear: residual may alias the output only without activation");
-    if (M > (size_t)INT32_MAX || lw->n > (size_t)INT32_MAX || lw->k > (size_t)INT32_MAX)
-        return stdcpu_fail(err, STDCPU_ERR_LIMIT, "linear: dimensions exceed int range");
+    STDCPU_TRY(linear_args_ok(lw, x, y, M, residual, act, err));
     stdcpu_pool_add_ops(pool, (uint64_t)2 * M * lw->n * lw->k);
     if (lw->is_q8)
         return q8_linear(pool, kern, NULL, lw, x, y, M, residual, act, err);
@@ -433,15 +441,9 @@ stdcpu_status stdcpu_linear_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, 
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: LayerNorm parameters missing");
     if (M == 0)
         return STDCPU_OK;
-    if (!x || !y)
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: NULL input or output");
+    STDCPU_TRY(linear_args_ok(lw, x, y, M, residual, act, err));
     if (x < y + M * lw->n && y < x + M * lw->k)
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: with a LayerNorm, x must not overlap y");
-    if (!residual_ok(y, residual, act))
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG,
-                           "linear: residual may alias the output only without activation");
-    if (M > (size_t)INT32_MAX || lw->n > (size_t)INT32_MAX || lw->k > (size_t)INT32_MAX)
-        return stdcpu_fail(err, STDCPU_ERR_LIMIT, "linear: dimensions exceed int range");
     stdcpu_pool_add_ops(pool, (uint64_t)2 * M * lw->n * lw->k);
     return q8_linear(pool, kern, norm, lw, x, y, M, residual, act, err);
 }
