@@ -301,6 +301,12 @@ START_TEST(test_ff_refuses_what_it_cannot_fuse)
     ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, NULL, big, big + 4, 4, NULL, 0, &err),
                      STDCPU_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "overlaps"));
+    /* in place (x == y) needs rows of one width: k = 8 against n = 5 is refused */
+    ff_case c2;
+    case_make(&c2, 4, 8, 16, 5, &rng);
+    ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c2.l1, &c2.l2, NULL, big, big, 4, NULL, 0, &err),
+                     STDCPU_ERR_INVALID_ARG);
+    case_free(&c2);
     const stdcpu_row_norm no_gamma = {.gamma = NULL, .beta = c.b2, .eps = 1e-5f};
     ck_assert_int_eq(stdcpu_geglu_ff(NULL, NULL, &c.l1, &c.l2, &no_gamma, c.x, y, 4, NULL, 0, &err),
                      STDCPU_ERR_INVALID_ARG);

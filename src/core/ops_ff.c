@@ -174,8 +174,9 @@ stdcpu_status stdcpu_geglu_ff(stdcpu_pool *pool, const stdcpu_kernels *kern, con
         return STDCPU_OK;
     if (!x || !y || (norm && (!norm->gamma || !norm->beta || !(norm->eps >= 0.0f))))
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "geglu feed-forward: NULL input, output or norm parameters");
-    if (x != y && x < y + M * w_out->n && y < x + M * w_in->k)
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "geglu feed-forward: x overlaps y (only x == y is allowed)");
+    if (x == y ? w_in->k != w_out->n : x < y + M * w_out->n && y < x + M * w_in->k)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG,
+                           "geglu feed-forward: x overlaps y (only x == y, with rows of the same width)");
     if (M > (size_t)INT32_MAX || w_in->n > (size_t)INT32_MAX || w_in->k > (size_t)INT32_MAX ||
         w_out->n > (size_t)INT32_MAX)
         return stdcpu_fail(err, STDCPU_ERR_LIMIT, "geglu feed-forward: dimensions exceed int range");
