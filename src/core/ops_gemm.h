@@ -84,8 +84,8 @@ stdcpu_status stdcpu_linear_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, 
  *   y [M, n] += W_out . geglu(W_in . norm(x) + b_in) + b_out,
  * x [M, k], W_in [2F, k] (value rows, then gate rows), W_out [n, F]; norm is
  * the LayerNorm before it (gamma, beta [k]) or NULL (x as it is). x may be y
- * itself (the transformer's hidden state: a block's rows are read before
- * they are written) but must not overlap it otherwise. The [rows, 2F] and
+ * itself when k == n (the transformer's hidden state: a block's rows are
+ * read before they are written) but must not overlap it otherwise. The [rows, 2F] and
  * [rows, F] intermediates stay in one core's L2 instead of going through
  * memory. Needs q8 weights and F a multiple of 16; the output is
  * bit-identical to stdcpu_layer_norm, stdcpu_linear, stdcpu_geglu,
