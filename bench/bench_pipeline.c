@@ -16,7 +16,11 @@
  * of IP-Adapter SDXL, int8 and f32; --f32 adds whole f32 model runs
  * (weights dequantised at load: ~14 GiB for SDXL), --f32-only runs just those;
  * --extras runs only that last group (f32 SD1.5 pass, TAESD, ViT-H); --only
- * runs one model's group (for profiling one network). */
+ * runs one model's group (for profiling one network).
+ * Each int8 model's UNet pass also gets same-run A/Bs (int8 against f32
+ * attention; the transformer fusions on against off, not with --quick), and
+ * each recipe reports its UNet loop against the int8 peak probed between the
+ * loop's own steps (unet_peak_frac_in_loop, the probes' time taken out). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
