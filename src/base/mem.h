@@ -28,5 +28,13 @@ static inline int stdcpu_add_size(size_t a, size_t b, size_t *out)
     return 0;
 }
 static inline size_t stdcpu_round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+/* Scratch layouts: the offset of the next part of `bytes`, advancing *off
+ * past it, each part 64-byte aligned. */
+static inline size_t stdcpu_layout_part(size_t *off, size_t bytes)
+{
+    const size_t at = *off;
+    *off += stdcpu_round_up(bytes, 64);
+    return at;
+}
 
 #endif

@@ -69,20 +69,18 @@ typedef struct {
     float *cinv;    /* [C] a V block's inverse scales, every head's channels */
 } q8a_scratch;
 
-static size_t part(size_t *off, size_t bytes)
-{
-    const size_t at = *off;
-    *off += stdcpu_round_up(bytes, 64);
-    return at;
-}
-
 static size_t scratch_layout(const q8a_task *t, unsigned char *base, q8a_scratch *sc)
 {
     const size_t QT = Q8A_QT, KB = Q8A_KB;
     size_t off = 0;
-    const size_t oqq = part(&off, QT * t->dp), oqsc = part(&off, QT * 4), os = part(&off, QT * KB * 4),
-                 op = part(&off, QT * KB), oo = part(&off, QT * t->d16 * 4), om = part(&off, 4 * QT * 4),
-                 orow = part(&off, t->d * 4), ocinv = part(&off, t->C * 4);
+    const size_t oqq = stdcpu_layout_part(&off, QT * t->dp),
+                 oqsc = stdcpu_layout_part(&off, QT * 4),
+                 os = stdcpu_layout_part(&off, QT * KB * 4),
+                 op = stdcpu_layout_part(&off, QT * KB),
+                 oo = stdcpu_layout_part(&off, QT * t->d16 * 4),
+                 om = stdcpu_layout_part(&off, 4 * QT * 4),
+                 orow = stdcpu_layout_part(&off, t->d * 4),
+                 ocinv = stdcpu_layout_part(&off, t->C * 4);
     if (base) {
         sc->qq = (int8_t *)(base + oqq);
         sc->qsc = (float *)(base + oqsc);
@@ -350,15 +348,15 @@ static q8a_layout layout_of(const q8a_task *t, int nth)
     q8a_layout L;
     const size_t BH = t->a->batch * t->a->heads;
     size_t off = 0, per = 0;
-    L.okp = part(&off, BH * t->kpack_bytes);
-    L.oks = part(&off, BH * t->nk16 * 4);
-    L.okc = part(&off, BH * t->nk16 * 4);
-    L.ovp = part(&off, BH * t->nblk * t->vblk_bytes);
-    L.ovs = part(&off, BH * t->nblk * t->d16 * 4);
-    L.ovc = part(&off, BH * t->nblk * t->d16 * 4);
-    L.okpart = part(&off, t->a->batch * t->nblk * t->C * 4);
-    L.okmean = part(&off, t->a->batch * t->C * 4);
-    L.ovmax = part(&off, t->a->batch * t->nblk * t->C * 4);
+    L.okp = stdcpu_layout_part(&off, BH * t->kpack_bytes);
+    L.oks = stdcpu_layout_part(&off, BH * t->nk16 * 4);
+    L.okc = stdcpu_layout_part(&off, BH * t->nk16 * 4);
+    L.ovp = stdcpu_layout_part(&off, BH * t->nblk * t->vblk_bytes);
+    L.ovs = stdcpu_layout_part(&off, BH * t->nblk * t->d16 * 4);
+    L.ovc = stdcpu_layout_part(&off, BH * t->nblk * t->d16 * 4);
+    L.okpart = stdcpu_layout_part(&off, t->a->batch * t->nblk * t->C * 4);
+    L.okmean = stdcpu_layout_part(&off, t->a->batch * t->C * 4);
+    L.ovmax = stdcpu_layout_part(&off, t->a->batch * t->nblk * t->C * 4);
     L.shared = off;
     L.total = stdcpu_mul_size(t->per_thread, (size_t)(nth > 0 ? nth : 1), &per) != 0 || off > SIZE_MAX - per
                   ? 0

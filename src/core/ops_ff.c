@@ -54,22 +54,19 @@ typedef struct {
     float *g;            /* [R][F] GEGLU output rows */
 } ff_scratch;
 
-static size_t part(size_t *off, size_t bytes)
-{
-    const size_t at = *off;
-    *off += stdcpu_round_up(bytes, 64);
-    return at;
-}
-
 static size_t scratch_layout(const stdcpu_linear_weight *w_in, const stdcpu_linear_weight *w_out,
                              unsigned char *base, ff_scratch *s)
 {
     const size_t R = STDCPU_FF_ROWS, F = w_out->k;
     size_t off = 0;
-    const size_t oxn = part(&off, R * w_in->k * sizeof(float)), oxq = part(&off, R * w_in->kp), oxs = part(&off, R * sizeof(float)),
-                 ogq = part(&off, R * w_out->kp), ogs = part(&off, R * sizeof(float)),
-                 oind = part(&off, R * sizeof(void *)), opair = part(&off, R * 2 * FF_GROUP * sizeof(float)),
-                 og = part(&off, R * F * sizeof(float));
+    const size_t oxn = stdcpu_layout_part(&off, R * w_in->k * sizeof(float)),
+                 oxq = stdcpu_layout_part(&off, R * w_in->kp),
+                 oxs = stdcpu_layout_part(&off, R * sizeof(float)),
+                 ogq = stdcpu_layout_part(&off, R * w_out->kp),
+                 ogs = stdcpu_layout_part(&off, R * sizeof(float)),
+                 oind = stdcpu_layout_part(&off, R * sizeof(void *)),
+                 opair = stdcpu_layout_part(&off, R * 2 * FF_GROUP * sizeof(float)),
+                 og = stdcpu_layout_part(&off, R * F * sizeof(float));
     if (base) {
         s->xn = (float *)(base + oxn);
         s->xq = (int8_t *)(base + oxq);

@@ -243,6 +243,22 @@ static stdcpu_status attend(fwd *f, size_t heads, size_t d, size_t tq, size_t tk
     return STDCPU_OK;
 }
 
+/* y = lw(LayerNorm(hs)) (eps 1e-5). int8 weights fold the norm into the
+ * layer (stdcpu_linear_norm: the normed map never goes to memory); f32
+ * weights, or fusion off, normalise into ln [M, C] first. */
+static stdcpu_status normed_linear(fwd *f, const stdcpu_nn_norm *n, const stdcpu_linear_weight *lw,
+                                   const float *hs, float *ln, float *y, size_t M, size_t C)
+{
+    const stdcpu_row_norm rn = {.gamma = n->gamma, .beta = n->beta, .eps = 1e-5f};
+    if (lw->is_q8 && !f->u->unfused) {
+        DO(f, stdcpu_linear_norm(f->pool, NULL, lw, &rn, hs, y, M, NULL, STDCPU_ACT_NONE, f->err));
+    } else {
+        DO(f, stdcpu_layer_norm(f->pool, NULL, hs, M, C, rn.eps, rn.gamma, rn.beta, ln, f->err));
+        DO(f, stdcpu_linear(f->pool, lw, ln, y, M, NULL, STDCPU_ACT_NONE, f->err));
+    }
+    return STDCPU_OK;
+}
+
 /* One BasicTransformerBlock on hs [B*HW, C] in place; ln [B*HW, C] scratch. */
 static stdcpu_status tblock(fwd *f, const unet_transformer *t, const unet_tblock *tb, float *hs, float *ln, size_t HW)
 {
@@ -252,18 +268,11 @@ static stdcpu_status tblock(fwd *f, const unet_transformer *t, const unet_tblock
     size_t m = fmark(f);
 
     /* attn1: fused q|k|v, flash attention reading the three with stride 3C.
-     * int8 weights fold each LayerNorm into the layer after it (norm1, norm2
-     * here, norm3 in the feed-forward): the normed map never goes to memory. */
+     * norm1 / norm2 go through normed_linear, norm3 into the feed-forward. */
     {
         ALLOC(f, qkv, M * 3 * C);
         ALLOC(f, o, M * C);
-        const stdcpu_row_norm n1 = {.gamma = tb->norm1.gamma, .beta = tb->norm1.beta, .eps = 1e-5f};
-        if (tb->qkv.is_q8 && !f->u->unfused) {
-            DO(f, stdcpu_linear_norm(pool, NULL, &tb->qkv, &n1, hs, qkv, M, NULL, STDCPU_ACT_NONE, err));
-        } else {
-            DO(f, stdcpu_layer_norm(pool, NULL, hs, M, C, n1.eps, n1.gamma, n1.beta, ln, err));
-            DO(f, stdcpu_linear(pool, &tb->qkv, ln, qkv, M, NULL, STDCPU_ACT_NONE, err));
-        }
+        STDCPU_TRY(normed_linear(f, &tb->norm1, &tb->qkv, hs, ln, qkv, M, C));
         STDCPU_TRY(attend(f, t->heads, t->head_dim, HW, HW, qkv, 3 * C, qkv + C, qkv + 2 * C, 3 * C, o));
         DO(f, stdcpu_linear(pool, &tb->attn1_out, o, hs, M, hs, STDCPU_ACT_NONE, err));
         freset(f, m);
@@ -272,13 +281,7 @@ static stdcpu_status tblock(fwd *f, const unet_transformer *t, const unet_tblock
     {
         ALLOC(f, q, M * C);
         ALLOC(f, o, M * C);
-        const stdcpu_row_norm n2 = {.gamma = tb->norm2.gamma, .beta = tb->norm2.beta, .eps = 1e-5f};
-        if (tb->q2.is_q8 && !f->u->unfused) {
-            DO(f, stdcpu_linear_norm(pool, NULL, &tb->q2, &n2, hs, q, M, NULL, STDCPU_ACT_NONE, err));
-        } else {
-            DO(f, stdcpu_layer_norm(pool, NULL, hs, M, C, n2.eps, n2.gamma, n2.beta, ln, err));
-            DO(f, stdcpu_linear(pool, &tb->q2, ln, q, M, NULL, STDCPU_ACT_NONE, err));
-        }
+        STDCPU_TRY(normed_linear(f, &tb->norm2, &tb->q2, hs, ln, q, M, C));
         const float *kv = tb->kv_cache;
         if (!f->cached) {
             ALLOC(f, kvb, B * f->T * 2 * C);
