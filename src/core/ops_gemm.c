@@ -248,6 +248,7 @@ typedef struct {
     const stdcpu_norm_kernels *nk; /* with norm */
     const stdcpu_linear_weight *lw;
     const stdcpu_row_norm *norm;   /* or NULL */
+    const stdcpu_chan_affine *aff; /* or NULL */
     const float *x;
     float *y;
     const float *residual;
@@ -286,6 +287,11 @@ static void q8_linear_task(void *arg, int ith, int nth)
                 if (j->norm) {
                     j->nk->layer_norm(xr, lw->k, 1, lw->k, j->norm->eps, j->norm->gamma, j->norm->beta, normed, lw->k);
                     xr = normed;
+                } else if (j->aff) {
+                    const size_t o = (r0 + i) / j->aff->pixels * lw->k;
+                    j->nk->channel_affine(xr, 1, lw->k, j->aff->mean + o, j->aff->mul + o, j->aff->add, j->aff->silu,
+                                          normed);
+                    xr = normed;
                 }
                 as[i] = stdcpu_q8_quantize_row(gk, xr, lw->k, kp, gk->q8_a_xor, aq + i * kp);
             }
@@ -307,7 +313,7 @@ static void q8_linear_task(void *arg, int ith, int nth)
 }
 
 static stdcpu_status q8_linear(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_row_norm *norm,
-                               const stdcpu_linear_weight *lw, const float *x, float *y, size_t M,
+                               const stdcpu_chan_affine *aff, const stdcpu_linear_weight *lw, const float *x, float *y, size_t M,
                                const float *residual, stdcpu_act act, stdcpu_error *err)
 {
     const stdcpu_gemm_kernels *gk = &kern->gemm;
@@ -315,7 +321,7 @@ static stdcpu_status q8_linear(stdcpu_pool *pool, const stdcpu_kernels *kern, co
     size_t rows = A_BLOCK_BYTES / lw->kp;
     rows = rows < ROW_BLOCK_MIN ? ROW_BLOCK_MIN : rows > ROW_BLOCK_MAX ? ROW_BLOCK_MAX : rows;
     const size_t rb = stdcpu_round_up(rows, gk->q8_mr);
-    q8_linear_job j = {.gk = gk, .nk = &kern->norm, .lw = lw, .norm = norm, .x = x, .y = y, .residual = residual,
+    q8_linear_job j = {.gk = gk, .nk = &kern->norm, .lw = lw, .norm = norm, .aff = aff, .x = x, .y = y, .residual = residual,
                        .act = act};
     plan_grid(&j.g, M, lw->n, rb, gk->q8_nr, nth);
     j.scratch_per_thread = q8_linear_scratch(lw->kp, rb, gk->q8_mr);
@@ -425,7 +431,7 @@ stdcpu_status stdcpu_linear_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
     STDCPU_TRY(linear_args_ok(lw, x, y, M, residual, act, err));
     stdcpu_pool_add_ops(pool, (uint64_t)2 * M * lw->n * lw->k);
     if (lw->is_q8)
-        return q8_linear(pool, kern, NULL, lw, x, y, M, residual, act, err);
+        return q8_linear(pool, kern, NULL, NULL, lw, x, y, M, residual, act, err);
     return f32_linear(pool, &kern->gemm, lw, x, y, M, residual, act, err);
 }
 
@@ -445,7 +451,34 @@ stdcpu_status stdcpu_linear_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, 
     if (x < y + M * lw->n && y < x + M * lw->k)
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: with a LayerNorm, x must not overlap y");
     stdcpu_pool_add_ops(pool, (uint64_t)2 * M * lw->n * lw->k);
-    return q8_linear(pool, kern, norm, lw, x, y, M, residual, act, err);
+    return q8_linear(pool, kern, norm, NULL, lw, x, y, M, residual, act, err);
+}
+
+/* The checks of an affine map on the input of a layer with k inputs and
+ * `pixels` rows per batch item (M rows in all). */
+static stdcpu_status affine_ok(const stdcpu_chan_affine *aff, size_t k, size_t M, stdcpu_error *err)
+{
+    if (!aff || !aff->mean || !aff->mul || !aff->add || aff->C != k || aff->pixels == 0 || M % aff->pixels != 0)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "channel map does not match the layer's input");
+    return STDCPU_OK;
+}
+
+stdcpu_status stdcpu_linear_affine(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_linear_weight *lw,
+                                   const stdcpu_chan_affine *aff, const float *x, float *y, size_t M,
+                                   const float *residual, stdcpu_act act, stdcpu_error *err)
+{
+    if (!kern)
+        kern = stdcpu_kernels_get();
+    if (!lw || !lw->is_q8 || !lw->packed)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: a folded GroupNorm needs q8 weights");
+    if (M == 0)
+        return STDCPU_OK;
+    STDCPU_TRY(affine_ok(aff, lw->k, M, err));
+    STDCPU_TRY(linear_args_ok(lw, x, y, M, residual, act, err));
+    if (x < y + M * lw->n && y < x + M * lw->k)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: with a channel map, x must not overlap y");
+    stdcpu_pool_add_ops(pool, (uint64_t)2 * M * lw->n * lw->k);
+    return q8_linear(pool, kern, NULL, aff, lw, x, y, M, residual, act, err);
 }
 
 stdcpu_status stdcpu_linear(stdcpu_pool *pool, const stdcpu_linear_weight *lw, const float *x,
@@ -472,10 +505,47 @@ typedef struct {
     float a_scale, inv_scale;
     int8_t *xq;                /* [B*H*W][cp] quantised input */
     const int8_t *zero_row;    /* [cp] the quantised zero */
+    const stdcpu_chan_affine *aff; /* applied to x as it is read, or NULL */
+    const stdcpu_norm_kernels *nk;
+    float *mapped;             /* [nth][mapped_pixels][I] aff(x) staging, in L1 */
+    size_t mapped_pixels;
     /* per-thread scratch */
     unsigned char *scratch;
     size_t scratch_per_thread;
 } conv_job;
+
+/* Pixels of a thread's range mapped by aff a chunk at a time (never across
+ * a batch item): fn sees chunks of aff(x) from the thread's L1 staging. */
+static void conv_mapped_chunks(const conv_job *j, int ith, size_t b, size_t e,
+                               void (*fn)(const conv_job *, int, size_t, size_t, const float *))
+{
+    const stdcpu_chan_affine *a = j->aff;
+    const size_t c = j->cw->in_ch;
+    float *buf = j->mapped + (size_t)ith * j->mapped_pixels * c;
+    while (b < e) {
+        const size_t item = b / a->pixels, item_end = (item + 1) * a->pixels;
+        size_t n = e - b < j->mapped_pixels ? e - b : j->mapped_pixels;
+        n = b + n > item_end ? item_end - b : n;
+        j->nk->channel_affine(j->x + b * c, n, c, a->mean + item * c, a->mul + item * c, a->add, a->silu, buf);
+        fn(j, ith, b, n, buf);
+        b += n;
+    }
+}
+
+static void absmax_chunk(const conv_job *j, int ith, size_t p0, size_t n, const float *v)
+{
+    (void)p0;
+    const float m = j->gk->f32_absmax(v, n * j->cw->in_ch);
+    j->absmax[ith] = m > j->absmax[ith] ? m : j->absmax[ith];
+}
+
+static void quantize_chunk(const conv_job *j, int ith, size_t p0, size_t n, const float *v)
+{
+    (void)ith;
+    const size_t c = j->cw->in_ch, cp = j->cw->cp;
+    for (size_t p = 0; p < n; p++)
+        j->gk->q8_quantize(v + p * c, c, cp, j->inv_scale, j->gk->q8_a_xor, j->xq + (p0 + p) * cp);
+}
 
 static void conv_absmax_task(void *arg, int ith, int nth)
 {
@@ -483,17 +553,24 @@ static void conv_absmax_task(void *arg, int ith, int nth)
     const size_t pixels = j->B * j->H * j->W;
     size_t b, e;
     stdcpu_split_range(pixels, ith, nth, &b, &e);
+    if (j->aff) {
+        j->absmax[ith] = 0;
+        conv_mapped_chunks(j, ith, b, e, absmax_chunk);
+        return;
+    }
     j->absmax[ith] = e > b ? j->gk->f32_absmax(j->x + b * j->cw->in_ch, (e - b) * j->cw->in_ch) : 0;
 }
 
 static void conv_quantize_task(void *arg, int ith, int nth)
 {
     const conv_job *j = arg;
-    const size_t pixels = j->B * j->H * j->W, c = j->cw->in_ch, cp = j->cw->cp;
+    const size_t pixels = j->B * j->H * j->W;
     size_t b, e;
     stdcpu_split_range(pixels, ith, nth, &b, &e);
-    for (size_t p = b; p < e; p++)
-        j->gk->q8_quantize(j->x + p * c, c, cp, j->inv_scale, j->gk->q8_a_xor, j->xq + p * cp);
+    if (j->aff)
+        conv_mapped_chunks(j, ith, b, e, quantize_chunk);
+    else if (e > b)
+        quantize_chunk(j, ith, b, e - b, j->x + b * j->cw->in_ch);
 }
 
 /* The input pixel of output row m (flattened over B, Ho, Wo) at tap (ky, kx),
@@ -577,10 +654,13 @@ static void conv_f32_task(void *arg, int ith, int nth)
     }
 }
 
-stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
-                               const stdcpu_conv2d_weight *cw, const float *x, size_t B, size_t H,
-                               size_t W, size_t stride, size_t pad, float *y,
-                               const float *residual, stdcpu_act act, stdcpu_error *err)
+/* Pixels of aff(x) staged at once per thread: 16 KiB, within L1. */
+#define CONV_MAPPED_BYTES (16u * 1024u)
+
+static stdcpu_status conv2d(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_conv2d_weight *cw,
+                            const stdcpu_chan_affine *aff, const float *x, size_t B, size_t H, size_t W,
+                            size_t stride, size_t pad, float *y, const float *residual, stdcpu_act act,
+                            stdcpu_error *err)
 {
     if (!kern || !cw || (!cw->packed && !cw->w))
         return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "conv2d: no weight");
@@ -609,13 +689,15 @@ stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
             .packed = cw->packed, .wsum = cw->wsum, .w_scale = cw->w_scale, .w = cw->w,
             .bias = cw->bias,
         };
-        return stdcpu_linear_ex(pool, kern, &lw, x, y, M, residual, act, err);
+        return aff ? stdcpu_linear_affine(pool, kern, &lw, aff, x, y, M, residual, act, err)
+                   : stdcpu_linear_ex(pool, kern, &lw, x, y, M, residual, act, err);
     }
 
     const int nth = pool ? stdcpu_pool_threads(pool) : 1;
     const stdcpu_gemm_kernels *gk = &kern->gemm;
     conv_job j = {.gk = gk, .cw = cw, .x = x, .B = B, .H = H, .W = W, .Ho = Ho, .Wo = Wo,
-                  .stride = stride, .pad = pad, .y = y, .residual = residual, .act = act};
+                  .stride = stride, .pad = pad, .y = y, .residual = residual, .act = act,
+                  .aff = aff, .nk = &kern->norm};
     const size_t ks = cw->kh * cw->kw;
     stdcpu_status st = STDCPU_OK;
     if (cw->is_q8) {
@@ -623,8 +705,11 @@ stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
         plan_grid(&j.g, M, cw->out_ch, rb, gk->q8_nr, nth);
         j.scratch_per_thread = stdcpu_round_up(rb * ks * sizeof(void *), 64);
         const size_t xq_bytes = stdcpu_round_up(pixels * cw->cp, 64);
+        j.mapped_pixels = aff ? CONV_MAPPED_BYTES / sizeof(float) / cw->in_ch : 0;
+        j.mapped_pixels = aff && j.mapped_pixels == 0 ? 1 : j.mapped_pixels;
+        const size_t mapped_bytes = stdcpu_round_up(j.mapped_pixels * cw->in_ch * sizeof(float), 64);
         const size_t head = xq_bytes + stdcpu_round_up(cw->cp, 64) +
-                            stdcpu_round_up((size_t)nth * sizeof(float), 64);
+                            stdcpu_round_up((size_t)nth * sizeof(float), 64) + (size_t)nth * mapped_bytes;
         unsigned char *mem = stdcpu_aligned_alloc(head + (size_t)nth * j.scratch_per_thread);
         if (!mem)
             return stdcpu_fail(err, STDCPU_ERR_NOMEM, "conv2d: out of memory");
@@ -633,6 +718,7 @@ stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
         memset(zero, gk->q8_a_xor, cw->cp);
         j.zero_row = zero;
         j.absmax = (float *)(mem + xq_bytes + stdcpu_round_up(cw->cp, 64));
+        j.mapped = (float *)(void *)((unsigned char *)j.absmax + stdcpu_round_up((size_t)nth * sizeof(float), 64));
         j.scratch = mem + head;
         stdcpu_pool_run(pool, conv_absmax_task, &j);
         float m = 0;
@@ -667,6 +753,40 @@ stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
     if (st == STDCPU_OK) /* 2 x output pixels x O x I x kh x kw */
         stdcpu_pool_add_ops(pool, (uint64_t)2 * B * Ho * Wo * cw->out_ch * cw->in_ch * cw->kh * cw->kw);
     return st;
+}
+
+stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
+                               const stdcpu_conv2d_weight *cw, const float *x, size_t B, size_t H,
+                               size_t W, size_t stride, size_t pad, float *y,
+                               const float *residual, stdcpu_act act, stdcpu_error *err)
+{
+    return conv2d(pool, kern, cw, NULL, x, B, H, W, stride, pad, y, residual, act, err);
+}
+
+stdcpu_status stdcpu_conv2d_affine(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_conv2d_weight *cw,
+                                   const stdcpu_chan_affine *aff, const float *x, size_t B, size_t H, size_t W,
+                                   size_t stride, size_t pad, float *y, const float *residual, stdcpu_act act,
+                                   stdcpu_error *err)
+{
+    if (!kern)
+        kern = stdcpu_kernels_get();
+    if (!cw || !cw->is_q8 || !cw->packed)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "conv2d: a folded GroupNorm needs q8 weights");
+    size_t pixels;
+    if (B == 0)
+        return STDCPU_OK;
+    if (stdcpu_mul_size(B, H, &pixels) || stdcpu_mul_size(pixels, W, &pixels))
+        return stdcpu_fail(err, STDCPU_ERR_LIMIT, "conv2d: map too large");
+    STDCPU_TRY(affine_ok(aff, cw->in_ch, pixels, err));
+    if (aff->pixels != H * W)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "conv2d: channel map is for another map size");
+    if (x && y) {
+        const size_t ho = stdcpu_conv2d_out_size(H, cw->kh, stride, pad), wo = stdcpu_conv2d_out_size(W, cw->kw, stride, pad);
+        const float *ye = y + B * ho * wo * cw->out_ch, *xe = x + pixels * cw->in_ch;
+        if (x < ye && y < xe)
+            return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "conv2d: with a channel map, x must not overlap y");
+    }
+    return conv2d(pool, kern, cw, aff, x, B, H, W, stride, pad, y, residual, act, err);
 }
 
 stdcpu_status stdcpu_conv2d(stdcpu_pool *pool, const stdcpu_conv2d_weight *cw, const float *x,

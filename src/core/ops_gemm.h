@@ -79,6 +79,25 @@ stdcpu_status stdcpu_linear_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, 
                                  const stdcpu_row_norm *norm, const float *x, float *y, size_t M,
                                  const float *residual, stdcpu_act act, stdcpu_error *err);
 
+/* A per-channel affine map (and SiLU) applied to a layer's input as the
+ * layer quantises it: GroupNorm folded into the next layer
+ * (core/ops_nn.h stdcpu_group_norm_affine). Input row / pixel p of batch
+ * item b = p / pixels becomes
+ *   y[c] = (x[c] - mean[b C + c]) * mul[b C + c] + add[c], then silu(y) if silu,
+ * computed by the norm kernels' channel_affine exactly as stdcpu_group_norm. */
+typedef struct stdcpu_chan_affine {
+    const float *mean, *mul; /* [B, C] */
+    const float *add;        /* [C] */
+    size_t C, pixels;        /* channels; rows / pixels per batch item */
+    int silu;
+} stdcpu_chan_affine;
+
+/* y = act(aff(x) . W^T + bias) + residual, as stdcpu_linear_ex on the
+ * mapped input (bit-identical). q8 weights only; x must not overlap y. */
+stdcpu_status stdcpu_linear_affine(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_linear_weight *lw,
+                                   const stdcpu_chan_affine *aff, const float *x, float *y, size_t M,
+                                   const float *residual, stdcpu_act act, stdcpu_error *err);
+
 /* A transformer block's GEGLU feed-forward with its residual, both layers
  * fused per block of STDCPU_FF_ROWS rows (core/ops_ff.c):
  *   y [M, n] += W_out . geglu(W_in . norm(x) + b_in) + b_out,
@@ -128,6 +147,13 @@ size_t stdcpu_conv2d_out_size(size_t in, size_t k, size_t stride, size_t pad);
 stdcpu_status stdcpu_conv2d(stdcpu_pool *pool, const stdcpu_conv2d_weight *cw, const float *x,
                             size_t B, size_t H, size_t W, size_t stride, size_t pad, float *y,
                             const float *residual, stdcpu_act act, stdcpu_error *err);
+
+/* stdcpu_conv2d_ex on aff(x) (see stdcpu_chan_affine), bit-identical, without
+ * storing the mapped input. q8 weights only; x must not overlap y. */
+stdcpu_status stdcpu_conv2d_affine(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_conv2d_weight *cw,
+                                   const stdcpu_chan_affine *aff, const float *x, size_t B, size_t H, size_t W,
+                                   size_t stride, size_t pad, float *y, const float *residual, stdcpu_act act,
+                                   stdcpu_error *err);
 stdcpu_status stdcpu_conv2d_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
                                const stdcpu_conv2d_weight *cw, const float *x, size_t B, size_t H,
                                size_t W, size_t stride, size_t pad, float *y,

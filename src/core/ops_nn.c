@@ -239,24 +239,19 @@ static double gn_reduce(const gn_task *t, int nth, size_t b, size_t c0, size_t n
     return s;
 }
 
-stdcpu_status stdcpu_group_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, const float *x,
-                                size_t B, size_t H, size_t W, size_t C, size_t G, float eps,
-                                const float *gamma, const float *beta, int silu, float *y,
-                                stdcpu_error *err)
+/* Runs the statistics phases; fills t->mean, t->mul (from a buffer of
+ * 2 B C + C floats at `aff`: mean [B, C], mul [B, C], add [C]). */
+static stdcpu_status gn_stats(stdcpu_pool *pool, const stdcpu_kernels *kern, const float *x, size_t B, size_t HW,
+                              size_t C, size_t G, float eps, const float *gamma, const float *beta, float *aff,
+                              gn_task *t, stdcpu_error *err)
 {
-    size_t HW, total;
-    if (!x || !y || G == 0 || C % G != 0 || !(eps >= 0.0f) || stdcpu_mul_size(H, W, &HW) != 0 ||
-        stdcpu_mul_size(HW, B, &total) != 0 || stdcpu_mul_size(total, C, &total) != 0)
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG,
-                           "group_norm: bad arguments (C=%zu G=%zu H=%zu W=%zu)", C, G, H, W);
-    if (total == 0)
-        return STDCPU_OK;
+    const size_t total = B * HW * C;
+    const int nv = threads_for(total) < GN_STAT_WORKERS ? threads_for(total) : GN_STAT_WORKERS;
     int nth = pool ? stdcpu_pool_threads(pool) : 1;
     if (nth > threads_for(total))
         nth = threads_for(total);
-    const int nv = threads_for(total) < GN_STAT_WORKERS ? threads_for(total) : GN_STAT_WORKERS;
-    /* partial f64 [nv, B, C]; f32: block [nth, C], shift, mean, mul [B, C], add [C] */
-    const size_t nd = (size_t)nv * B * C, nf = (size_t)nth * C + 4 * B * C + C;
+    /* partial f64 [nv, B, C]; f32: block [nth, C], shift [B, C] */
+    const size_t nd = (size_t)nv * B * C, nf = (size_t)nth * C + B * C;
     float *fbuf = stdcpu_aligned_alloc(nf * sizeof(float));
     double *dbuf = stdcpu_aligned_alloc(nd * sizeof(double));
     if (!fbuf || !dbuf) {
@@ -264,45 +259,104 @@ stdcpu_status stdcpu_group_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, c
         stdcpu_aligned_free(dbuf);
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "group_norm: no memory");
     }
-    gn_task t = {.k = &pick(kern)->norm, .x = x, .y = y, .B = B, .HW = HW, .C = C, .silu = silu, .nv = nv};
-    t.partial = dbuf;
-    t.block = fbuf;
-    t.shift = t.block + (size_t)nth * C;
-    t.mean = t.shift + B * C;
-    t.mul = t.mean + B * C;
-    t.add = t.mul + B * C;
+    *t = (gn_task){.k = &pick(kern)->norm, .x = x, .B = B, .HW = HW, .C = C, .nv = nv};
+    t->partial = dbuf;
+    t->block = fbuf;
+    t->shift = t->block + (size_t)nth * C;
+    t->mean = aff;
+    t->mul = aff + B * C;
+    t->add = aff + 2 * B * C;
     const size_t cg = C / G;
     const double count = (double)cg * (double)HW;
     for (size_t b = 0; b < B; b++)
-        memcpy(t.shift + b * C, x + b * HW * C, C * sizeof(float));
+        memcpy(t->shift + b * C, x + b * HW * C, C * sizeof(float));
 
-    t.phase = 0;
-    stdcpu_pool_run_n(pool, nth, gn_worker, &t);
+    t->phase = 0;
+    stdcpu_pool_run_n(pool, nth, gn_worker, t);
     for (size_t b = 0; b < B; b++)
         for (size_t g = 0; g < G; g++) {
             double shift_sum = 0.0;
             for (size_t c = g * cg; c < (g + 1) * cg; c++)
-                shift_sum += t.shift[b * C + c];
-            const float m = (float)((gn_reduce(&t, nv, b, g * cg, cg) + shift_sum * (double)HW) / count);
+                shift_sum += t->shift[b * C + c];
+            const float m = (float)((gn_reduce(t, nv, b, g * cg, cg) + shift_sum * (double)HW) / count);
             for (size_t c = g * cg; c < (g + 1) * cg; c++)
-                t.mean[b * C + c] = m;
+                t->mean[b * C + c] = m;
         }
-    t.phase = 1;
-    stdcpu_pool_run_n(pool, nth, gn_worker, &t);
+    t->phase = 1;
+    stdcpu_pool_run_n(pool, nth, gn_worker, t);
     for (size_t b = 0; b < B; b++)
         for (size_t g = 0; g < G; g++) {
-            const double var = gn_reduce(&t, nv, b, g * cg, cg) / count;
+            const double var = gn_reduce(t, nv, b, g * cg, cg) / count;
             const float rstd = (float)(1.0 / sqrt(var + (double)eps));
             for (size_t c = g * cg; c < (g + 1) * cg; c++)
-                t.mul[b * C + c] = gamma ? rstd * gamma[c] : rstd;
+                t->mul[b * C + c] = gamma ? rstd * gamma[c] : rstd;
         }
     for (size_t c = 0; c < C; c++)
-        t.add[c] = beta ? beta[c] : 0.0f;
-    t.phase = 2;
-    stdcpu_pool_run_n(pool, nth, gn_worker, &t);
+        t->add[c] = beta ? beta[c] : 0.0f;
     stdcpu_aligned_free(fbuf);
     stdcpu_aligned_free(dbuf);
+    t->partial = NULL;
+    t->shift = NULL;
+    t->block = NULL;
     return STDCPU_OK;
+}
+
+static stdcpu_status gn_args_ok(const float *x, size_t B, size_t H, size_t W, size_t C, size_t G, float eps,
+                                size_t *HW, size_t *total, stdcpu_error *err)
+{
+    if (!x || G == 0 || C % G != 0 || !(eps >= 0.0f) || stdcpu_mul_size(H, W, HW) != 0 ||
+        stdcpu_mul_size(*HW, B, total) != 0 || stdcpu_mul_size(*total, C, total) != 0)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG,
+                           "group_norm: bad arguments (C=%zu G=%zu H=%zu W=%zu)", C, G, H, W);
+    return STDCPU_OK;
+}
+
+stdcpu_status stdcpu_group_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, const float *x,
+                                size_t B, size_t H, size_t W, size_t C, size_t G, float eps,
+                                const float *gamma, const float *beta, int silu, float *y,
+                                stdcpu_error *err)
+{
+    size_t HW, total;
+    if (!y)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "group_norm: NULL output");
+    STDCPU_TRY(gn_args_ok(x, B, H, W, C, G, eps, &HW, &total, err));
+    if (total == 0)
+        return STDCPU_OK;
+    float *aff = stdcpu_aligned_alloc(stdcpu_group_norm_affine_floats(B, C) * sizeof(float));
+    if (!aff)
+        return stdcpu_fail(err, STDCPU_ERR_NOMEM, "group_norm: no memory");
+    gn_task t;
+    stdcpu_status st = gn_stats(pool, kern, x, B, HW, C, G, eps, gamma, beta, aff, &t, err);
+    if (st == STDCPU_OK) {
+        int nth = pool ? stdcpu_pool_threads(pool) : 1;
+        if (nth > threads_for(total))
+            nth = threads_for(total);
+        t.y = y;
+        t.silu = silu;
+        t.phase = 2;
+        stdcpu_pool_run_n(pool, nth, gn_worker, &t);
+    }
+    stdcpu_aligned_free(aff);
+    return st;
+}
+
+size_t stdcpu_group_norm_affine_floats(size_t B, size_t C) { return 2 * B * C + C; }
+
+stdcpu_status stdcpu_group_norm_affine(stdcpu_pool *pool, const stdcpu_kernels *kern, const float *x, size_t B,
+                                       size_t H, size_t W, size_t C, size_t G, float eps, const float *gamma,
+                                       const float *beta, int silu, float *buf, stdcpu_chan_affine *aff,
+                                       stdcpu_error *err)
+{
+    size_t HW, total;
+    if (!buf || !aff)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "group_norm: NULL affine buffer");
+    STDCPU_TRY(gn_args_ok(x, B, H, W, C, G, eps, &HW, &total, err));
+    *aff = (stdcpu_chan_affine){.mean = buf, .mul = buf + B * C, .add = buf + 2 * B * C, .C = C, .pixels = HW,
+                                .silu = silu};
+    if (total == 0)
+        return STDCPU_OK;
+    gn_task t;
+    return gn_stats(pool, kern, x, B, HW, C, G, eps, gamma, beta, buf, &t, err);
 }
 
 /* ---- row and element-wise ops -------------------------------------------- */

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ops_gemm.h"
 #include "core/threadpool.h"
 #include "simd/dispatch.h"
 #include "stdcpu.h"
@@ -68,6 +69,17 @@ stdcpu_status stdcpu_group_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, c
                                 size_t B, size_t H, size_t W, size_t C, size_t G, float eps,
                                 const float *gamma, const float *beta, int silu, float *y,
                                 stdcpu_error *err);
+
+/* GroupNorm's statistics only, as the per-channel map a layer applies while
+ * it quantises its input (stdcpu_linear_affine, stdcpu_conv2d_affine): the
+ * normalised map is never stored. buf holds stdcpu_group_norm_affine_floats
+ * floats and must outlive *aff. Applying *aff gives stdcpu_group_norm's
+ * output bit for bit. */
+size_t stdcpu_group_norm_affine_floats(size_t B, size_t C);
+stdcpu_status stdcpu_group_norm_affine(stdcpu_pool *pool, const stdcpu_kernels *kern, const float *x, size_t B,
+                                       size_t H, size_t W, size_t C, size_t G, float eps, const float *gamma,
+                                       const float *beta, int silu, float *buf, stdcpu_chan_affine *aff,
+                                       stdcpu_error *err);
 
 /* LayerNorm over the last dim of x [M, C]; gamma / beta may be NULL. */
 stdcpu_status stdcpu_layer_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, const float *x,

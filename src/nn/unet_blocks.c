@@ -175,36 +175,57 @@ static void emb_bias_run(void *arg, int ith, int nth)
 /* out [B,H,W,cout] = ResnetBlock2D(x [B,H,W,cin], emb). consume_x: x is a
  * temporary (the up path's concat) that may be overwritten, which saves the
  * [B,H,W,cin] normalised copy at the memory peak. */
-static stdcpu_status resnet(fwd *f, const unet_resnet *r, float *x, int consume_x, size_t H, size_t W, float *out)
+/* y = conv(GroupNorm(x), then SiLU if silu) + residual, stride 1, padding
+ * pad. With int8 weights the norm is folded into the convolution's input
+ * quantisation (stdcpu_conv2d_affine): the normalised map is never written
+ * and read back (two passes over a 5 MB map at SD1.5's 64x64). f32 weights,
+ * or fusion off, normalise first: in place into x when x_scratch, else into
+ * a temporary. */
+static stdcpu_status normed_conv(fwd *f, const stdcpu_nn_norm *n, int silu, float *x, int x_scratch, size_t H,
+                                 size_t W, size_t C, const stdcpu_conv2d_weight *cw, size_t pad, float *y,
+                                 const float *residual)
 {
     const unet_cfg *g = &f->u->cfg;
+    const size_t m = fmark(f);
+    if (cw->is_q8 && !f->u->unfused) {
+        ALLOC(f, buf, stdcpu_group_norm_affine_floats(f->B, C));
+        stdcpu_chan_affine a;
+        DO(f, stdcpu_group_norm_affine(f->pool, NULL, x, f->B, H, W, C, g->G, g->norm_eps, n->gamma, n->beta, silu,
+                                       buf, &a, f->err));
+        DO(f, stdcpu_conv2d_affine(f->pool, NULL, cw, &a, x, f->B, H, W, 1, pad, y, residual, STDCPU_ACT_NONE,
+                                   f->err));
+    } else {
+        float *t = x;
+        if (!x_scratch) {
+            t = fa(f, f->B * H * W * C);
+            if (!t)
+                return STDCPU_ERR_NOMEM;
+        }
+        DO(f, stdcpu_group_norm(f->pool, NULL, x, f->B, H, W, C, g->G, g->norm_eps, n->gamma, n->beta, silu, t,
+                                f->err));
+        DO(f, stdcpu_conv2d(f->pool, cw, t, f->B, H, W, 1, pad, y, residual, STDCPU_ACT_NONE, f->err));
+    }
+    freset(f, m);
+    return STDCPU_OK;
+}
+
+static stdcpu_status resnet(fwd *f, const unet_resnet *r, float *x, int consume_x, size_t H, size_t W, float *out)
+{
     const size_t B = f->B, HW = H * W, M = B * HW;
     stdcpu_error *err = f->err;
     const size_t m = fmark(f);
-    const int in_place = consume_x && r->has_shortcut;
-    float *t1 = x; /* silu(norm1(x)) */
-    if (!in_place) {
-        t1 = fa(f, M * r->cin);
-        if (!t1)
-            return STDCPU_ERR_NOMEM;
-    }
-    ALLOC(f, h, M * r->cout);  /* conv1 -> + temb -> silu(norm2) in place */
+    ALLOC(f, h, M * r->cout);  /* conv1 -> + temb */
     ALLOC(f, tp, B * r->cout); /* time_emb_proj(silu(emb)) */
     if (r->has_shortcut) /* first: x may be normalised in place below */
         DO(f, stdcpu_conv2d(f->pool, &r->conv_shortcut, x, B, H, W, 1, 0, out, NULL, STDCPU_ACT_NONE, err));
-    DO(f, stdcpu_group_norm(f->pool, NULL, x, B, H, W, r->cin, g->G, g->norm_eps, r->norm1.gamma, r->norm1.beta, 1,
-                            t1, err));
-    DO(f, stdcpu_conv2d(f->pool, &r->conv1, t1, B, H, W, 1, 1, h, NULL, STDCPU_ACT_NONE, err));
+    STDCPU_TRY(normed_conv(f, &r->norm1, 1, x, consume_x && r->has_shortcut, H, W, r->cin, &r->conv1, 1, h, NULL));
     DO(f, stdcpu_linear(f->pool, &r->time_emb_proj, f->semb, tp, B, NULL, STDCPU_ACT_NONE, err));
     if (!f->plan) {
         emb_bias_task eb = {h, tp, B * HW, HW, r->cout};
         stdcpu_pool_run(f->pool, emb_bias_run, &eb);
     }
-    DO(f, stdcpu_group_norm(f->pool, NULL, h, B, H, W, r->cout, g->G, g->norm_eps, r->norm2.gamma, r->norm2.beta, 1,
-                            h, err));
-    /* out = conv2(h) + (shortcut(x) already in out, or x) */
-    DO(f, stdcpu_conv2d(f->pool, &r->conv2, h, B, H, W, 1, 1, out, r->has_shortcut ? out : x, STDCPU_ACT_NONE,
-                        err));
+    /* out = conv2(silu(norm2(h))) + (shortcut(x) already in out, or x) */
+    STDCPU_TRY(normed_conv(f, &r->norm2, 1, h, 1, H, W, r->cout, &r->conv2, 1, out, r->has_shortcut ? out : x));
     freset(f, m);
     return STDCPU_OK;
 }
@@ -340,10 +361,22 @@ static stdcpu_status transformer(fwd *f, const unet_transformer *t, float *x, si
     const size_t m = fmark(f);
     ALLOC(f, n, M * C); /* GroupNorm output, then the blocks' LayerNorm scratch */
     ALLOC(f, hs, M * C);
-    DO(f, stdcpu_group_norm(f->pool, NULL, x, f->B, H, W, C, g->G, 1e-6f, t->norm.gamma, t->norm.beta, 0, n, f->err));
     /* proj_in / proj_out: a Linear on tokens or a 1x1 conv on the map: the
-     * same operation on NHWC rows. */
-    DO(f, stdcpu_linear(f->pool, &t->proj_in, n, hs, M, NULL, STDCPU_ACT_NONE, f->err));
+     * same operation on NHWC rows. The GroupNorm before proj_in is folded
+     * into it with int8 weights, as in normed_conv. */
+    if (t->proj_in.is_q8 && !f->u->unfused) {
+        const size_t ma = fmark(f);
+        ALLOC(f, buf, stdcpu_group_norm_affine_floats(f->B, C));
+        stdcpu_chan_affine a;
+        DO(f, stdcpu_group_norm_affine(f->pool, NULL, x, f->B, H, W, C, g->G, 1e-6f, t->norm.gamma, t->norm.beta, 0,
+                                       buf, &a, f->err));
+        DO(f, stdcpu_linear_affine(f->pool, NULL, &t->proj_in, &a, x, hs, M, NULL, STDCPU_ACT_NONE, f->err));
+        freset(f, ma);
+    } else {
+        DO(f, stdcpu_group_norm(f->pool, NULL, x, f->B, H, W, C, g->G, 1e-6f, t->norm.gamma, t->norm.beta, 0, n,
+                                f->err));
+        DO(f, stdcpu_linear(f->pool, &t->proj_in, n, hs, M, NULL, STDCPU_ACT_NONE, f->err));
+    }
     for (size_t k = 0; k < t->depth; k++)
         STDCPU_TRY(tblock(f, t, &t->blocks[k], hs, n, HW));
     DO(f, stdcpu_linear(f->pool, &t->proj_out, hs, x, M, x, STDCPU_ACT_NONE, f->err));
@@ -526,11 +559,8 @@ stdcpu_status unet_run(stdcpu_unet *u, stdcpu_pool *pool, const stdcpu_unet_inpu
 
     /* conv_out(silu(conv_norm_out(h))) -> NCHW */
     {
-        ALLOC(&f, t, B * H * W * C);
         ALLOC(&f, o, B * H * W * g->out_ch);
-        DO(&f, stdcpu_group_norm(pool, NULL, cur, B, H, W, C, g->G, g->norm_eps, u->norm_out.gamma, u->norm_out.beta,
-                                 1, t, err));
-        DO(&f, stdcpu_conv2d(pool, &u->conv_out, t, B, H, W, 1, 1, o, NULL, STDCPU_ACT_NONE, err));
+        STDCPU_TRY(normed_conv(&f, &u->norm_out, 1, cur, 0, H, W, C, &u->conv_out, 1, o, NULL));
         if (!plan)
             stdcpu_nhwc_to_nchw(o, out, B, g->out_ch, H, W);
     }
