@@ -156,6 +156,50 @@ static void report(const char *name, const char *model, const char *prec, const 
  *            own (unet_pass_fused / _unfused, fusion_gain).
  * Switching either drops the UNet's activation plan, so every A/B pass also
  * plans and maps its arena (the same in both arms). */
+/* Per-block times of a pass through the UNet's taps (the time between two
+ * taps is one block: "conv_in", "down_0", ..., "mid", "up_0", ...). */
+#define BLOCKS_MAX 24
+typedef struct {
+    stdcpu_pool *pool;
+    double t;
+    uint64_t ops;
+    int n;
+    char name[BLOCKS_MAX][16];
+    double s[BLOCKS_MAX];
+    uint64_t o[BLOCKS_MAX];
+} block_times;
+
+static void block_tap(void *user, const char *name, const float *x, size_t B, size_t h, size_t w, size_t c)
+{
+    (void)x, (void)B, (void)h, (void)w, (void)c;
+    block_times *bt = user;
+    const double t = bench_now();
+    const uint64_t ops = stdcpu_pool_ops(bt->pool);
+    if (bt->n < BLOCKS_MAX) {
+        snprintf(bt->name[bt->n], sizeof bt->name[0], "%s", name);
+        bt->s[bt->n] = t - bt->t;
+        bt->o[bt->n] = ops - bt->ops;
+        bt->n++;
+    }
+    bt->t = t;
+    bt->ops = ops;
+}
+
+/* One `unet_block` line per block: its share of the pass and its GOPS
+ * against the whole pass's (vs_pass): where the pass is below its average. */
+static void report_blocks(const block_times *bt, const char *model, const char *shape, double pass_s,
+                          uint64_t pass_ops)
+{
+    const double pass_gops = pass_s > 0 ? (double)pass_ops / pass_s * 1e-9 : 0;
+    for (int i = 0; i < bt->n; i++) {
+        const double gops = bt->s[i] > 0 ? (double)bt->o[i] / bt->s[i] * 1e-9 : 0;
+        printf("BENCH name=unet_block model=%s shape=%s block=%s ms=%.1f gop=%.1f gops=%.1f share=%.3f "
+               "vs_pass=%.2f\n",
+               model, shape, bt->name[i], bt->s[i] * 1e3, (double)bt->o[i] * 1e-9, gops,
+               pass_s > 0 ? bt->s[i] / pass_s : 0, pass_gops > 0 ? gops / pass_gops : 0);
+    }
+}
+
 enum { AB_NONE, AB_ATTN, AB_FUSE };
 static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *prec, int batch, int latent, int ab,
                      const bench_env *env)
@@ -187,6 +231,12 @@ static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *pre
     int rc = 0;
     size_t min_keys = 0;
     const stdcpu_precision attn_default = stdcpu_unet_attention_precision(n->unet, &min_keys);
+    block_times bt_run, bt_best;
+    memset(&bt_best, 0, sizeof bt_best);
+    if (!ab) {
+        in.tap = block_tap;
+        in.tap_user = &bt_run;
+    }
     region_begin(env);
     for (int rep = 0; rep < passes && !rc; rep++) {
         /* A/B: warm-up (arm 0), then arm 1, arm 0, arm 1, ... */
@@ -198,6 +248,7 @@ static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *pre
         stdcpu_pool_reset_ops(env->pool);
         const bench_steal mark = bench_steal_now();
         const double t0 = bench_now();
+        bt_run = (block_times){.pool = env->pool, .t = t0};
         if (stdcpu_unet_forward(n->unet, env->pool, &in, out, &err) != STDCPU_OK) {
             fprintf(stderr, "unet: %s\n", err.msg);
             rc = 1;
@@ -212,6 +263,7 @@ static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *pre
         if (t < best[arm]) {
             best[arm] = t;
             ops[arm] = stdcpu_pool_ops(env->pool);
+            bt_best = bt_run;
         }
     }
     if (ab == AB_ATTN)
@@ -228,6 +280,8 @@ static int unet_pass(const stdcpu_sd_nets *n, const char *model, const char *pre
                best[1] / best[0], bench_steal_frac(region_mark));
     } else if (!rc) {
         report("unet_pass", model, prec, shape, best[0], ops[0], env);
+        if (!env->quick)
+            report_blocks(&bt_best, model, shape, best[0], ops[0]);
     }
     stdcpu_aligned_free(x);
     stdcpu_aligned_free(out);
