@@ -127,10 +127,14 @@ static void stats_block(q8a_task *t, size_t b, size_t bi)
     }
 }
 
+/* The preparation's (batch, key block) items and the query tiles go to
+ * whichever thread is free (t->next; one item's result does not depend on
+ * the thread). */
 static void stats_worker(void *arg, int ith, int nth)
 {
+    (void)ith, (void)nth;
     q8a_task *t = arg;
-    for (size_t it = (size_t)ith; it < t->a->batch * t->nblk; it += (size_t)nth)
+    for (size_t it = atomic_fetch_add(&t->next, 1); it < t->a->batch * t->nblk; it = atomic_fetch_add(&t->next, 1))
         stats_block(t, it / t->nblk, it % t->nblk);
 }
 
@@ -214,8 +218,9 @@ static void pack_worker(void *arg, int ith, int nth)
 {
     q8a_task *t = arg;
     q8a_scratch sc;
+    (void)nth;
     scratch_layout(t, t->thread_mem + (size_t)ith * t->per_thread, &sc);
-    for (size_t it = (size_t)ith; it < t->a->batch * t->nblk; it += (size_t)nth)
+    for (size_t it = atomic_fetch_add(&t->next, 1); it < t->a->batch * t->nblk; it = atomic_fetch_add(&t->next, 1))
         pack_block(t, it / t->nblk, it % t->nblk, &sc);
 }
 
@@ -408,13 +413,14 @@ stdcpu_status stdcpu_attention_q8_run(stdcpu_pool *pool, const stdcpu_kernels *k
     t.kmean = (float *)(mem + L.okmean);
     t.vmax = (float *)(mem + L.ovmax);
     t.thread_mem = mem + L.shared;
-    atomic_init(&t.next, 0);
-
     const size_t blocks = a->batch * t.nblk;
     const int nprep = (size_t)nth > blocks ? (int)blocks : nth;
+    atomic_init(&t.next, 0);
     stdcpu_pool_run_n(pool, nprep, stats_worker, &t);
     k_means(&t);
+    atomic_store(&t.next, 0);
     stdcpu_pool_run_n(pool, nprep, pack_worker, &t);
+    atomic_store(&t.next, 0);
     stdcpu_pool_run_n(pool, (size_t)nth > t.items ? (int)t.items : nth, tile_worker, &t);
     stdcpu_aligned_free(owned);
     return STDCPU_OK;

@@ -169,6 +169,7 @@ typedef struct {
     size_t B, HW, C;
     int phase; /* 0: shifted channel sums, 1: squared deviations, 2: affine */
     int nv;    /* statistics workers (fixed: see gn_worker) */
+    atomic_int next_worker;
     int silu;
     double *partial; /* [nth, B, C] per-thread sums */
     float *block;    /* [nth, C] one block's f32 sums */
@@ -220,8 +221,9 @@ static void gn_worker(void *arg, int ith, int nth)
     }
     /* Statistics are split over a fixed number of workers, whatever the
      * thread count, and reduced in worker order: the result is the same
-     * bit for bit with any number of threads. */
-    for (int v = ith; v < t->nv; v += nth) {
+     * bit for bit with any number of threads. A free thread takes the next
+     * worker's range (t->next_worker). */
+    for (int v = atomic_fetch_add(&t->next_worker, 1); v < t->nv; v = atomic_fetch_add(&t->next_worker, 1)) {
         stdcpu_split_range(t->B * t->HW, v, t->nv, &pb, &pe);
         gn_range(t, pb, pe, t->partial + (size_t)v * t->B * t->C, block);
     }
@@ -272,6 +274,7 @@ static stdcpu_status gn_stats(stdcpu_pool *pool, const stdcpu_kernels *kern, con
         memcpy(t->shift + b * C, x + b * HW * C, C * sizeof(float));
 
     t->phase = 0;
+    atomic_init(&t->next_worker, 0);
     stdcpu_pool_run_n(pool, nth, gn_worker, t);
     for (size_t b = 0; b < B; b++)
         for (size_t g = 0; g < G; g++) {
@@ -283,6 +286,7 @@ static stdcpu_status gn_stats(stdcpu_pool *pool, const stdcpu_kernels *kern, con
                 t->mean[b * C + c] = m;
         }
     t->phase = 1;
+    atomic_store(&t->next_worker, 0);
     stdcpu_pool_run_n(pool, nth, gn_worker, t);
     for (size_t b = 0; b < B; b++)
         for (size_t g = 0; g < G; g++) {
