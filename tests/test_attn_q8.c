@@ -326,6 +326,52 @@ START_TEST(test_softmax_block_kernel)
 }
 END_TEST
 
+/* row_scale: every ISA's bits equal the scalar's (one multiply per element)
+ * and the scalar is x * s; widths one under / over the vector widths, rows
+ * with strides, in place and not, with -0, infinities and NaN in x. */
+START_TEST(test_row_scale_kernel)
+{
+    static const size_t ns[] = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 40, 80};
+    const stdcpu_kernels *ref = stdcpu_kernels_for_isa(STDCPU_ISA_SCALAR);
+    stdcpu_test_rng r = {5150};
+    enum { ROWS = 3, STRIDE = 96 };
+    float x[ROWS * STRIDE], want[ROWS * STRIDE], got[ROWS * STRIDE], sc[ROWS] = {0.75f, -3.0f, 0.0f};
+    for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
+        const size_t n = ns[t];
+        for (size_t i = 0; i < ROWS * STRIDE; i++)
+            x[i] = 4.0f * gauss(&r);
+        x[0] = -0.0f;
+        x[STRIDE + n / 2] = INFINITY;
+        x[2 * STRIDE + n - 1] = NAN;
+        for (size_t i = 0; i < ROWS * STRIDE; i++)
+            want[i] = got[i] = 7.0f;
+        ref->attn.row_scale(want, STRIDE + 1, x, STRIDE, ROWS, n, sc);
+        for (size_t rr = 0; rr < ROWS; rr++)
+            for (size_t c = 0; c < n; c++) {
+                const float w = x[rr * STRIDE + c] * sc[rr], v = want[rr * (STRIDE + 1) + c];
+                ck_assert_msg(!memcmp(&w, &v, sizeof w) || (isnan(w) && isnan(v)), "scalar row %zu col %zu", rr, c);
+            }
+        for (int isa = 0; isa < STDCPU_ISA_COUNT; isa++) {
+            const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
+            if (!kt)
+                continue;
+            for (size_t i = 0; i < ROWS * STRIDE; i++)
+                got[i] = 7.0f;
+            kt->attn.row_scale(got, STRIDE + 1, x, STRIDE, ROWS, n, sc);
+            ck_assert_msg(!memcmp(want, got, sizeof want), "%s: n %zu differs from scalar (or wrote past a row)",
+                          stdcpu_isa_name(kt->isa), n);
+            float inpl[ROWS * STRIDE];
+            memcpy(inpl, x, sizeof inpl);
+            kt->attn.row_scale(inpl, STRIDE, inpl, STRIDE, ROWS, n, sc);
+            for (size_t rr = 0; rr < ROWS; rr++) {
+                ck_assert(!memcmp(inpl + rr * STRIDE, want + rr * (STRIDE + 1), n * sizeof(float)));
+                ck_assert(!memcmp(inpl + rr * STRIDE + n, x + rr * STRIDE + n, (STRIDE - n) * sizeof(float)));
+            }
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_refuses_masks)
 {
     q8case c = {.B = 1, .heads = 1, .d = 8, .tq = 4, .tk = 4, .logit_sd = 1.0f};
@@ -372,6 +418,7 @@ int main(void)
     tcase_add_test(tc, test_accuracy_k_offset);
     tcase_add_test(tc, test_odd_shapes);
     tcase_add_test(tc, test_softmax_block_kernel);
+    tcase_add_test(tc, test_row_scale_kernel);
     tcase_add_test(tc, test_refuses_masks);
     suite_add_tcase(s, tc);
     const int rc = stdcpu_test_run(s);

@@ -287,27 +287,24 @@ static void run_tile(q8a_task *t, size_t b, size_t h, size_t q0, const q8a_scrat
         /* S [nq][nkb] = (Q . K^T) x q scale x k scale */
         gemm_rows(g, nq, sc->qq, dp, dp, kp + j0 / 16 * dp * 16, ksum + j0, ksc + j0, nkb, sc->qsc, sc->s, KB, 0);
         /* online softmax; P in int8; the accumulator rescaled to the new max */
+        int moved = 0;
         for (size_t i = 0; i < nq; i++) {
             kn->attn.softmax_block_q8(sc->s + i * KB, nkb, kcb, ax, sc->p + i * KB, sc->m + i, sc->l + i,
                                       sc->alpha + i, sc->pscale + i);
-            const float al = sc->alpha[i];
-            if (al == 1.0f)
-                continue; /* the row's maximum did not move: most blocks after the first few */
-            float *orow = sc->o + i * d16;
-            for (size_t c = 0; c < d; c++)
-                orow[c] *= al;
+            moved |= sc->alpha[i] != 1.0f;
         }
+        /* Rows whose maximum did not move (most, after the first few
+         * blocks) have alpha 1: multiplying them too changes no bit. */
+        if (moved)
+            kn->attn.row_scale(sc->o, d16, sc->o, d16, nq, d, sc->alpha);
         /* O [nq][d] += (P . V) x p scale x v scale, accumulated in place */
         const size_t vb = bh * t->nblk + bi;
         gemm_rows(g, nq, sc->p, KB, kcb, t->vpack + vb * t->vblk_bytes, t->vsum + vb * d16, t->vscale + vb * d16,
                   d, sc->pscale, sc->o, d16, 1);
     }
-    for (size_t i = 0; i < nq; i++) {
-        float *o = a->o + (b * a->tq + q0 + i) * a->o_stride + h * d;
-        const float inv = sc->l[i] > 0.0f ? 1.0f / sc->l[i] : 0.0f;
-        for (size_t c = 0; c < d; c++)
-            o[c] = sc->o[i * d16 + c] * inv;
-    }
+    for (size_t i = 0; i < nq; i++)
+        sc->alpha[i] = sc->l[i] > 0.0f ? 1.0f / sc->l[i] : 0.0f;
+    kn->attn.row_scale(a->o + (b * a->tq + q0) * a->o_stride + h * d, a->o_stride, sc->o, d16, nq, d, sc->alpha);
 }
 
 static void tile_worker(void *arg, int ith, int nth)

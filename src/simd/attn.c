@@ -78,6 +78,14 @@ const uint8_t stdcpu_smq8_weight[128] = {
     66, 69, 72, 75, 79, 82, 86, 90, 94, 98, 102, 107, 111, 116, 122, 127,
 };
 
+static void f32_row_scale_scalar(float *y, size_t y_stride, const float *x, size_t x_stride, size_t rows, size_t n,
+                                 const float *sc)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < n; c++)
+            y[r * y_stride + c] = x[r * x_stride + c] * sc[r];
+}
+
 static void f32_softmax_block_q8_scalar(const float *s, size_t n, size_t n_padded, unsigned char xor_byte,
                                         int8_t *p, float *m, float *l, float *alpha, float *pscale)
 {
@@ -93,6 +101,7 @@ void stdcpu_attn_init_scalar(stdcpu_attn_kernels *k)
 {
     k->attend = f32_attn_online_scalar;
     k->softmax_block_q8 = f32_softmax_block_q8_scalar;
+    k->row_scale = f32_row_scale_scalar;
 }
 
-int stdcpu_attn_complete(const stdcpu_attn_kernels *k) { return k->attend && k->softmax_block_q8; }
+int stdcpu_attn_complete(const stdcpu_attn_kernels *k) { return k->attend && k->softmax_block_q8 && k->row_scale; }

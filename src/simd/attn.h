@@ -64,6 +64,12 @@ typedef struct stdcpu_attn_kernels {
      * block's own max (not the running one) keeps 7 bits for every block,
      * however far below the row's maximum it lies. */
     stdcpu_attn_softmax_q8_fn softmax_block_q8;
+    /* y[r][c] = x[r][c] * s[r] for r < rows, c < n (rows y + r*y_stride,
+     * x + r*x_stride; y may equal x): the int8 attention's accumulator
+     * rescaled to a row's new maximum, and its final division by the row
+     * sum. One rounding per element, so every ISA gives the same bits. */
+    void (*row_scale)(float *y, size_t y_stride, const float *x, size_t x_stride, size_t rows, size_t n,
+                      const float *s);
 } stdcpu_attn_kernels;
 
 /* softmax_block_q8's exponent scale, (127 / 8) log2(e), and its weight

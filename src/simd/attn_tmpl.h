@@ -240,6 +240,22 @@ static void VF_FN(f32_attn_flash_q64k64)(const stdcpu_attn_job *job)
     }
 }
 
+/* row_scale (contract in simd/attn.h). */
+static void VF_FN(f32_row_scale)(float *y, size_t y_stride, const float *x, size_t x_stride, size_t rows, size_t n,
+                                 const float *sc)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const vf s = vf_set1(sc[r]);
+        const float *xr = x + r * x_stride;
+        float *yr = y + r * y_stride;
+        size_t c = 0;
+        for (; c + VF_N <= n; c += VF_N)
+            vf_store(yr + c, vf_mul(vf_load(xr + c), s));
+        if (c < n)
+            vf_storen(yr + c, vf_mul(vf_loadn(xr + c, n - c), s), n - c);
+    }
+}
+
 /* The int8 attention's online-softmax step (contract in simd/attn.h),
  * computing the table's weights without a table: for an index k,
  * 127 2^z, z = 8 (k - 127) / 127, as 2^round(z) times a degree-3 polynomial 2^f
