@@ -372,6 +372,46 @@ START_TEST(test_row_scale_kernel)
 }
 END_TEST
 
+/* kv_stats: every ISA's bits equal the scalar's; NaN in v leaves vmax. */
+START_TEST(test_kv_stats_kernel)
+{
+    static const size_t ns[] = {1, 3, 5, 8, 9, 15, 16, 17, 33, 40, 80, 641};
+    const stdcpu_kernels *ref = stdcpu_kernels_for_isa(STDCPU_ISA_SCALAR);
+    stdcpu_test_rng r = {606};
+    enum { N = 648 };
+    float k[N], v[N], s0[N], m0[N], ws[N], wm[N], gs[N], gm[N];
+    for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
+        const size_t n = ns[t];
+        for (size_t i = 0; i < N; i++) {
+            k[i] = 3.0f * gauss(&r);
+            v[i] = 3.0f * gauss(&r);
+            s0[i] = gauss(&r);
+            m0[i] = fabsf(2.0f * gauss(&r));
+        }
+        v[n / 2] = NAN;
+        v[n - 1] = -1e30f;
+        memcpy(ws, s0, sizeof ws);
+        memcpy(wm, m0, sizeof wm);
+        ref->attn.kv_stats(k, v, n, ws, wm);
+        for (size_t c = 0; c < n; c++) {
+            ck_assert(ws[c] == s0[c] + k[c]);
+            const float x = fabsf(v[c]);
+            ck_assert(wm[c] == (x > m0[c] ? x : m0[c]));
+        }
+        for (int isa = 0; isa < STDCPU_ISA_COUNT; isa++) {
+            const stdcpu_kernels *kt = stdcpu_kernels_for_isa((stdcpu_isa)isa);
+            if (!kt)
+                continue;
+            memcpy(gs, s0, sizeof gs);
+            memcpy(gm, m0, sizeof gm);
+            kt->attn.kv_stats(k, v, n, gs, gm);
+            ck_assert_msg(!memcmp(ws, gs, sizeof ws) && !memcmp(wm, gm, sizeof wm), "%s: n %zu differs from scalar",
+                          stdcpu_isa_name(kt->isa), n);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_refuses_masks)
 {
     q8case c = {.B = 1, .heads = 1, .d = 8, .tq = 4, .tk = 4, .logit_sd = 1.0f};
@@ -419,6 +459,7 @@ int main(void)
     tcase_add_test(tc, test_odd_shapes);
     tcase_add_test(tc, test_softmax_block_kernel);
     tcase_add_test(tc, test_row_scale_kernel);
+    tcase_add_test(tc, test_kv_stats_kernel);
     tcase_add_test(tc, test_refuses_masks);
     suite_add_tcase(s, tc);
     const int rc = stdcpu_test_run(s);

@@ -133,6 +133,11 @@ START_TEST(test_geglu_add_axpby_bias_match_scalar)
             ref->eltwise.add(want, x, b, n);
             k->eltwise.add(got, x, b, n);
             ck_assert(memcmp(want, got, n * sizeof(float)) == 0);
+            ref->eltwise.mul(want, x, b, n);
+            k->eltwise.mul(got, x, b, n);
+            ck_assert(memcmp(want, got, n * sizeof(float)) == 0);
+            for (size_t i = 0; i < n; i++)
+                ck_assert(want[i] == x[i] * b[i]);
             memcpy(want, b, n * sizeof(float));
             memcpy(got, b, n * sizeof(float));
             ref->eltwise.axpby(want, 0.7f, x, -1.3f, n);

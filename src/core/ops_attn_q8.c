@@ -48,7 +48,7 @@ typedef struct {
      * strided sweep per head) */
     size_t C;
     float *kpart;    /* [B][nblk][C] sums of K over each block's keys */
-    float *kmean;    /* [B][C] */
+    float *kneg;     /* [B][C] minus the mean of K over the keys */
     float *vmax;     /* [B][nblk][C] max |V| over each block's keys */
     /* per thread */
     unsigned char *thread_mem;
@@ -113,17 +113,14 @@ static size_t scratch_layout(const q8a_task *t, unsigned char *base, q8a_scratch
 static void stats_block(q8a_task *t, size_t b, size_t bi)
 {
     const stdcpu_attention_desc *a = t->a;
+    const stdcpu_attn_kernels *ak = &t->kern->attn;
     const size_t C = t->C, nk = a->tk, j0 = bi * Q8A_KB, nkb = nk - j0 < Q8A_KB ? nk - j0 : Q8A_KB;
     float *ks = t->kpart + (b * t->nblk + bi) * C, *vm = t->vmax + (b * t->nblk + bi) * C;
     for (size_t c = 0; c < C; c++)
         ks[c] = vm[c] = 0.0f;
     for (size_t j = j0; j < j0 + nkb; j++) {
         const float *kr = a->k + (b * nk + j) * a->k_stride, *vr = a->v + (b * nk + j) * a->v_stride;
-        for (size_t c = 0; c < C; c++) {
-            ks[c] += kr[c];
-            const float x = fabsf(vr[c]);
-            vm[c] = x > vm[c] ? x : vm[c]; /* NaN ignored, like f32_absmax */
-        }
+        ak->kv_stats(kr, vr, C, ks, vm); /* NaN in V ignored, like f32_absmax */
     }
 }
 
@@ -145,7 +142,8 @@ static void pack_block(q8a_task *t, size_t b, size_t bi, const q8a_scratch *sc)
     const size_t d = t->d, dp = t->dp, d16 = t->d16, C = t->C, H = a->heads, nk = a->tk;
     const size_t j0 = bi * Q8A_KB, nkb = nk - j0 < Q8A_KB ? nk - j0 : Q8A_KB, kcb = stdcpu_round_up(nkb, 4);
     const size_t nkb16 = stdcpu_round_up(nkb, 16);
-    const float *kmean = t->kmean + b * C, *vmax = t->vmax + (b * t->nblk + bi) * C;
+    const stdcpu_eltwise_kernels *ek = &t->kern->eltwise;
+    const float *kneg = t->kneg + b * C, *vmax = t->vmax + (b * t->nblk + bi) * C;
     float *row = sc->row;
     int8_t q4[4][512]; /* quantised rows before packing */
 
@@ -172,8 +170,7 @@ static void pack_block(q8a_task *t, size_t b, size_t bi, const q8a_scratch *sc)
         const float *kr = a->k + (b * nk + j) * a->k_stride;
         for (size_t h = 0; h < H; h++) {
             const size_t bh = b * H + h;
-            for (size_t c = 0; c < d; c++)
-                row[c] = kr[h * d + c] - kmean[h * d + c];
+            ek->add(row, kr + h * d, kneg + h * d, d); /* k - mean, exactly */
             t->kscale[bh * t->nk16 + j] = stdcpu_q8_quantize_row(g, row, d, dp, 0, q4[0]);
             int8_t *panel = t->kpack + bh * t->kpack_bytes + j / 16 * dp * 16 + j % 16 * 4;
             int32_t sum = 0;
@@ -198,9 +195,7 @@ static void pack_block(q8a_task *t, size_t b, size_t bi, const q8a_scratch *sc)
                     memset(q4[r], 0, d);
                     continue;
                 }
-                const float *vr = a->v + (b * nk + j0 + j + r) * a->v_stride + h * d;
-                for (size_t c = 0; c < d; c++)
-                    row[c] = vr[c] * inv[c];
+                ek->mul(row, a->v + (b * nk + j0 + j + r) * a->v_stride + h * d, inv, d);
                 g->q8_quantize(row, d, d, 1.0f, 0, q4[r]);
             }
             int8_t *grp = t->vpack + vb * t->vblk_bytes + j / 4 * 64;
@@ -224,7 +219,8 @@ static void pack_worker(void *arg, int ith, int nth)
         pack_block(t, it / t->nblk, it % t->nblk, &sc);
 }
 
-/* K means per batch item: block sums added in block order. */
+/* K means per batch item (stored negated: pack_block adds them): block sums
+ * added in block order. */
 static void k_means(q8a_task *t)
 {
     for (size_t b = 0; b < t->a->batch; b++)
@@ -232,7 +228,7 @@ static void k_means(q8a_task *t)
             float s = 0.0f;
             for (size_t bi = 0; bi < t->nblk; bi++)
                 s += t->kpart[(b * t->nblk + bi) * t->C + c];
-            t->kmean[b * t->C + c] = s / (float)t->a->tk;
+            t->kneg[b * t->C + c] = -(s / (float)t->a->tk);
         }
 }
 
@@ -407,7 +403,7 @@ stdcpu_status stdcpu_attention_q8_run(stdcpu_pool *pool, const stdcpu_kernels *k
     t.vsum = (int32_t *)(mem + L.ovs);
     t.vscale = (float *)(mem + L.ovc);
     t.kpart = (float *)(mem + L.okpart);
-    t.kmean = (float *)(mem + L.okmean);
+    t.kneg = (float *)(mem + L.okmean);
     t.vmax = (float *)(mem + L.ovmax);
     t.thread_mem = mem + L.shared;
     const size_t blocks = a->batch * t.nblk;

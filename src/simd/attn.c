@@ -86,6 +86,15 @@ static void f32_row_scale_scalar(float *y, size_t y_stride, const float *x, size
             y[r * y_stride + c] = x[r * x_stride + c] * sc[r];
 }
 
+static void f32_kv_stats_scalar(const float *k, const float *v, size_t n, float *ksum, float *vmax)
+{
+    for (size_t c = 0; c < n; c++) {
+        ksum[c] += k[c];
+        const float x = fabsf(v[c]);
+        vmax[c] = x > vmax[c] ? x : vmax[c];
+    }
+}
+
 static void f32_softmax_block_q8_scalar(const float *s, size_t n, size_t n_padded, unsigned char xor_byte,
                                         int8_t *p, float *m, float *l, float *alpha, float *pscale)
 {
@@ -102,6 +111,7 @@ void stdcpu_attn_init_scalar(stdcpu_attn_kernels *k)
     k->attend = f32_attn_online_scalar;
     k->softmax_block_q8 = f32_softmax_block_q8_scalar;
     k->row_scale = f32_row_scale_scalar;
+    k->kv_stats = f32_kv_stats_scalar;
 }
 
-int stdcpu_attn_complete(const stdcpu_attn_kernels *k) { return k->attend && k->softmax_block_q8 && k->row_scale; }
+int stdcpu_attn_complete(const stdcpu_attn_kernels *k) { return k->attend && k->softmax_block_q8 && k->row_scale && k->kv_stats; }

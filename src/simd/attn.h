@@ -70,6 +70,10 @@ typedef struct stdcpu_attn_kernels {
      * sum. One rounding per element, so every ISA gives the same bits. */
     void (*row_scale)(float *y, size_t y_stride, const float *x, size_t x_stride, size_t rows, size_t n,
                       const float *s);
+    /* One key row of the int8 attention's K/V statistics: ksum[c] += k[c],
+     * vmax[c] = max(vmax[c], |v[c]|) for c < n, a NaN in v ignored (vmax
+     * keeps its value). Exact, so every ISA gives the same bits. */
+    void (*kv_stats)(const float *k, const float *v, size_t n, float *ksum, float *vmax);
 } stdcpu_attn_kernels;
 
 /* softmax_block_q8's exponent scale, (127 / 8) log2(e), and its weight

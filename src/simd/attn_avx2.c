@@ -13,4 +13,5 @@ void stdcpu_attn_init_avx2(stdcpu_attn_kernels *k)
     k->attend = VF_FN(f32_attn_flash_q64k64);
     k->softmax_block_q8 = VF_FN(f32_softmax_block_q8_poly);
     k->row_scale = VF_FN(f32_row_scale);
+    k->kv_stats = VF_FN(f32_kv_stats);
 }

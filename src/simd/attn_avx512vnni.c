@@ -63,4 +63,5 @@ void stdcpu_attn_init_avx512vnni(stdcpu_attn_kernels *k)
     stdcpu_attn_softmax_q8_avx512_variants(&poly, &vbmi);
     k->softmax_block_q8 = vbmi ? vbmi : poly;
     k->row_scale = VF_FN(f32_row_scale);
+    k->kv_stats = VF_FN(f32_kv_stats);
 }

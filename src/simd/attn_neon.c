@@ -57,4 +57,5 @@ void stdcpu_attn_init_neon(stdcpu_attn_kernels *k)
     k->attend = VF_FN(f32_attn_flash_q64k64);
     k->softmax_block_q8 = f32_softmax_block_q8_tbl;
     k->row_scale = VF_FN(f32_row_scale);
+    k->kv_stats = VF_FN(f32_kv_stats);
 }

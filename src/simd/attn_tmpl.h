@@ -256,6 +256,22 @@ static void VF_FN(f32_row_scale)(float *y, size_t y_stride, const float *x, size
     }
 }
 
+/* kv_stats (contract in simd/attn.h). vf_max_num(a, b) is max(a, b) that
+ * returns b when a is NaN. */
+static void VF_FN(f32_kv_stats)(const float *k, const float *v, size_t n, float *ksum, float *vmax)
+{
+    size_t c = 0;
+    for (; c + VF_N <= n; c += VF_N) {
+        vf_store(ksum + c, vf_add(vf_load(ksum + c), vf_load(k + c)));
+        vf_store(vmax + c, vf_max_num(vf_abs(vf_load(v + c)), vf_load(vmax + c)));
+    }
+    if (c < n) {
+        const size_t r = n - c;
+        vf_storen(ksum + c, vf_add(vf_loadn(ksum + c, r), vf_loadn(k + c, r)), r);
+        vf_storen(vmax + c, vf_max_num(vf_abs(vf_loadn(v + c, r)), vf_loadn(vmax + c, r)), r);
+    }
+}
+
 /* The int8 attention's online-softmax step (contract in simd/attn.h),
  * computing the table's weights without a table: for an index k,
  * 127 2^z, z = 8 (k - 127) / 127, as 2^round(z) times a degree-3 polynomial 2^f

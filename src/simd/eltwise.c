@@ -49,6 +49,12 @@ static void f32_add_scalar(float *y, const float *a, const float *b, size_t n)
         y[i] = a[i] + b[i];
 }
 
+static void f32_mul_scalar(float *y, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] * b[i];
+}
+
 static void f32_axpby_scalar(float *y, float a, const float *x, float b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -163,6 +169,7 @@ void stdcpu_eltwise_init_scalar(stdcpu_eltwise_kernels *k)
     k->quick_gelu = f32_quick_gelu_scalar;
     k->geglu = f32_geglu_scalar;
     k->add = f32_add_scalar;
+    k->mul = f32_mul_scalar;
     k->axpby = f32_axpby_scalar;
     k->add_bias = f32_add_bias_scalar;
     k->softmax = f32_softmax_scalar;
@@ -173,6 +180,6 @@ void stdcpu_eltwise_init_scalar(stdcpu_eltwise_kernels *k)
 
 int stdcpu_eltwise_complete(const stdcpu_eltwise_kernels *k)
 {
-    return k->silu && k->gelu && k->gelu_tanh && k->quick_gelu && k->geglu && k->add && k->axpby &&
+    return k->silu && k->gelu && k->gelu_tanh && k->quick_gelu && k->geglu && k->add && k->mul && k->axpby &&
            k->add_bias && k->softmax && k->f32_to_f16 && k->f16_to_f32 && k->bf16_to_f32;
 }

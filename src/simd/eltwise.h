@@ -25,6 +25,7 @@ typedef struct stdcpu_eltwise_kernels {
      * `hidden, gate = chunk(2)`), y is [rows, F] = hidden * gelu(gate). */
     void (*geglu)(float *y, const float *x, size_t rows, size_t F);
     void (*add)(float *y, const float *a, const float *b, size_t n);        /* y = a + b */
+    void (*mul)(float *y, const float *a, const float *b, size_t n);        /* y = a * b */
     void (*axpby)(float *y, float a, const float *x, float b, size_t n);   /* y = a x + b y */
     /* y[r, c] = x[r, c] + bias[c] for rows x C (y may equal x). */
     void (*add_bias)(float *y, const float *x, const float *bias, size_t rows, size_t C);

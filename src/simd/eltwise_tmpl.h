@@ -66,6 +66,15 @@ static void VF_FN(f32_add)(float *y, const float *a, const float *b, size_t n)
         vf_storen(y + i, vf_add(vf_loadn(a + i, n - i), vf_loadn(b + i, n - i)), n - i);
 }
 
+static void VF_FN(f32_mul)(float *y, const float *a, const float *b, size_t n)
+{
+    size_t i = 0;
+    for (; i + VF_N <= n; i += VF_N)
+        vf_store(y + i, vf_mul(vf_load(a + i), vf_load(b + i)));
+    if (i < n)
+        vf_storen(y + i, vf_mul(vf_loadn(a + i, n - i), vf_loadn(b + i, n - i)), n - i);
+}
+
 static void VF_FN(f32_axpby)(float *y, float a, const float *x, float b, size_t n)
 {
     const vf va = vf_set1(a), vb = vf_set1(b);
@@ -153,6 +162,7 @@ static void VF_FN(eltwise_fill)(stdcpu_eltwise_kernels *k)
     k->quick_gelu = VF_FN(f32_quick_gelu);
     k->geglu = VF_FN(f32_geglu);
     k->add = VF_FN(f32_add);
+    k->mul = VF_FN(f32_mul);
     k->axpby = VF_FN(f32_axpby);
     k->add_bias = VF_FN(f32_add_bias);
     k->softmax = VF_FN(f32_softmax);

@@ -38,6 +38,8 @@ static inline vf vf_div(vf a, vf b) { return vdivq_f32(a, b); }
 static inline vf vf_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
 static inline vf vf_fnma(vf a, vf b, vf c) { return vfmsq_f32(c, a, b); }
 static inline vf vf_max(vf a, vf b) { return vmaxq_f32(a, b); }
+/* max(a, b), b when a is NaN (IEEE maxNum; vmaxq_f32 would return the NaN) */
+static inline vf vf_max_num(vf a, vf b) { return vmaxnmq_f32(a, b); }
 static inline vf vf_min(vf a, vf b) { return vminq_f32(a, b); }
 static inline vf vf_round(vf a) { return vrndnq_f32(a); }
 static inline vf vf_pow2i(vf n)
