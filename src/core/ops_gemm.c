@@ -449,25 +449,6 @@ stdcpu_status stdcpu_linear_ex(stdcpu_pool *pool, const stdcpu_kernels *kern,
     return f32_linear(pool, &kern->gemm, lw, x, y, M, residual, act, err);
 }
 
-stdcpu_status stdcpu_linear_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_linear_weight *lw,
-                                 const stdcpu_row_norm *norm, const float *x, float *y, size_t M,
-                                 const float *residual, stdcpu_act act, stdcpu_error *err)
-{
-    if (!kern)
-        kern = stdcpu_kernels_get();
-    if (!lw || !lw->is_q8 || !lw->packed)
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: a folded LayerNorm needs q8 weights");
-    if (!norm || !norm->gamma || !norm->beta || !(norm->eps >= 0.0f))
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: LayerNorm parameters missing");
-    if (M == 0)
-        return STDCPU_OK;
-    STDCPU_TRY(linear_args_ok(lw, x, y, M, residual, act, err));
-    if (x < y + M * lw->n && y < x + M * lw->k)
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: with a LayerNorm, x must not overlap y");
-    stdcpu_pool_add_ops(pool, (uint64_t)2 * M * lw->n * lw->k);
-    return q8_linear(pool, kern, norm, NULL, lw, x, y, M, residual, act, err);
-}
-
 /* The checks of an affine map on the input of a layer with k inputs and
  * `pixels` rows per batch item (M rows in all). */
 static stdcpu_status affine_ok(const stdcpu_chan_affine *aff, size_t k, size_t M, stdcpu_error *err)
@@ -477,22 +458,44 @@ static stdcpu_status affine_ok(const stdcpu_chan_affine *aff, size_t k, size_t M
     return STDCPU_OK;
 }
 
+/* A q8 linear with the norm before it folded in: a LayerNorm (norm) or a
+ * GroupNorm's channel map (aff), exactly one of them. */
+static stdcpu_status folded_linear(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_linear_weight *lw,
+                                   const stdcpu_row_norm *norm, const stdcpu_chan_affine *aff, const float *x,
+                                   float *y, size_t M, const float *residual, stdcpu_act act, stdcpu_error *err)
+{
+    const char *what = norm ? "LayerNorm" : "GroupNorm";
+    if (!kern)
+        kern = stdcpu_kernels_get();
+    if (!lw || !lw->is_q8 || !lw->packed)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: a folded %s needs q8 weights", what);
+    if (norm && (!norm->gamma || !norm->beta || !(norm->eps >= 0.0f)))
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: LayerNorm parameters missing");
+    if (M == 0)
+        return STDCPU_OK;
+    if (!norm)
+        STDCPU_TRY(affine_ok(aff, lw->k, M, err));
+    STDCPU_TRY(linear_args_ok(lw, x, y, M, residual, act, err));
+    if (x < y + M * lw->n && y < x + M * lw->k)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: with a folded %s, x must not overlap y", what);
+    stdcpu_pool_add_ops(pool, (uint64_t)2 * M * lw->n * lw->k);
+    return q8_linear(pool, kern, norm, norm ? NULL : aff, lw, x, y, M, residual, act, err);
+}
+
+stdcpu_status stdcpu_linear_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_linear_weight *lw,
+                                 const stdcpu_row_norm *norm, const float *x, float *y, size_t M,
+                                 const float *residual, stdcpu_act act, stdcpu_error *err)
+{
+    if (!norm)
+        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: LayerNorm parameters missing");
+    return folded_linear(pool, kern, lw, norm, NULL, x, y, M, residual, act, err);
+}
+
 stdcpu_status stdcpu_linear_affine(stdcpu_pool *pool, const stdcpu_kernels *kern, const stdcpu_linear_weight *lw,
                                    const stdcpu_chan_affine *aff, const float *x, float *y, size_t M,
                                    const float *residual, stdcpu_act act, stdcpu_error *err)
 {
-    if (!kern)
-        kern = stdcpu_kernels_get();
-    if (!lw || !lw->is_q8 || !lw->packed)
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: a folded GroupNorm needs q8 weights");
-    if (M == 0)
-        return STDCPU_OK;
-    STDCPU_TRY(affine_ok(aff, lw->k, M, err));
-    STDCPU_TRY(linear_args_ok(lw, x, y, M, residual, act, err));
-    if (x < y + M * lw->n && y < x + M * lw->k)
-        return stdcpu_fail(err, STDCPU_ERR_INVALID_ARG, "linear: with a channel map, x must not overlap y");
-    stdcpu_pool_add_ops(pool, (uint64_t)2 * M * lw->n * lw->k);
-    return q8_linear(pool, kern, NULL, aff, lw, x, y, M, residual, act, err);
+    return folded_linear(pool, kern, lw, NULL, aff, x, y, M, residual, act, err);
 }
 
 stdcpu_status stdcpu_linear(stdcpu_pool *pool, const stdcpu_linear_weight *lw, const float *x,
