@@ -278,8 +278,7 @@ static size_t q8_linear_scratch(size_t kp, size_t row_block, size_t mr)
 static void q8_linear_task(void *arg, int ith, int nth)
 {
     (void)nth;
-    task_grid *g = &((q8_linear_job *)arg)->g; /* its task counter */
-    const q8_linear_job *j = arg;
+    q8_linear_job *j = arg; /* not const: j->g is the shared task counter */
     const stdcpu_linear_weight *lw = j->lw;
     const stdcpu_gemm_kernels *gk = j->gk;
     const size_t kp = lw->kp, rb = j->g.row_block, mr = gk->q8_mr;
@@ -290,7 +289,7 @@ static void q8_linear_task(void *arg, int ith, int nth)
     float *normed = (float *)((unsigned char *)ind + stdcpu_round_up(ceil_div(rb, mr) * mr * sizeof(void *), 64));
     size_t quantised_block = (size_t)-1;
     const size_t ntasks = j->g.n_row_blocks * j->g.n_chunks;
-    for (size_t t = grid_take(g); t < ntasks; t = grid_take(g)) {
+    for (size_t t = grid_take(&j->g); t < ntasks; t = grid_take(&j->g)) {
         const size_t blk = t / j->g.n_chunks, chunk = t % j->g.n_chunks;
         const size_t r0 = blk * rb, rows = min_sz(rb, j->g.rows - r0);
         if (blk != quantised_block) {
@@ -387,12 +386,11 @@ typedef struct {
 static void f32_linear_task(void *arg, int ith, int nth)
 {
     (void)nth;
-    task_grid *g = &((f32_linear_job *)arg)->g; /* its task counter */
-    const f32_linear_job *j = arg;
+    f32_linear_job *j = arg; /* not const: j->g is the shared task counter */
     const size_t n = j->lw->n, k = j->lw->k;
     void *scratch = j->scratch + (size_t)ith * j->scratch_per_thread;
     const size_t ntasks = j->g.n_row_blocks * j->g.n_chunks;
-    for (size_t t = grid_take(g); t < ntasks; t = grid_take(g)) {
+    for (size_t t = grid_take(&j->g); t < ntasks; t = grid_take(&j->g)) {
         const size_t blk = t / j->g.n_chunks, chunk = t % j->g.n_chunks;
         const size_t r0 = blk * j->g.row_block, rows = min_sz(j->g.row_block, j->g.rows - r0);
         const size_t c0 = chunk * j->g.chunk_cols, c1 = min_sz(n, c0 + j->g.chunk_cols);
@@ -605,15 +603,14 @@ static int conv_tap_pixel(const conv_job *j, size_t m, size_t ky, size_t kx, siz
 static void conv_q8_task(void *arg, int ith, int nth)
 {
     (void)nth;
-    task_grid *g = &((conv_job *)arg)->g; /* its task counter */
-    const conv_job *j = arg;
+    conv_job *j = arg; /* not const: j->g is the shared task counter */
     const stdcpu_conv2d_weight *cw = j->cw;
     const stdcpu_gemm_kernels *gk = j->gk;
     const size_t mr = gk->q8_mr, ks = cw->kh * cw->kw, rb = j->g.row_block, O = cw->out_ch;
     const int8_t **ind = (const int8_t **)(j->scratch + (size_t)ith * j->scratch_per_thread);
     size_t built_block = (size_t)-1;
     const size_t ntasks = j->g.n_row_blocks * j->g.n_chunks;
-    for (size_t t = grid_take(g); t < ntasks; t = grid_take(g)) {
+    for (size_t t = grid_take(&j->g); t < ntasks; t = grid_take(&j->g)) {
         const size_t blk = t / j->g.n_chunks, chunk = t % j->g.n_chunks;
         const size_t r0 = blk * rb, rows = min_sz(rb, j->g.rows - r0);
         if (blk != built_block) {
@@ -647,15 +644,14 @@ static void conv_q8_task(void *arg, int ith, int nth)
 static void conv_f32_task(void *arg, int ith, int nth)
 {
     (void)nth;
-    task_grid *g = &((conv_job *)arg)->g; /* its task counter */
-    const conv_job *j = arg;
+    conv_job *j = arg; /* not const: j->g is the shared task counter */
     const stdcpu_conv2d_weight *cw = j->cw;
     const size_t C = cw->in_ch, K = cw->kh * cw->kw * C, O = cw->out_ch;
     unsigned char *s = j->scratch + (size_t)ith * j->scratch_per_thread;
     float *patch = (float *)s; /* [tile][K] */
     void *gemm_scratch = s + stdcpu_round_up(j->g.row_block * K * sizeof(float), 64);
     const size_t ntasks = j->g.n_row_blocks * j->g.n_chunks;
-    for (size_t t = grid_take(g); t < ntasks; t = grid_take(g)) {
+    for (size_t t = grid_take(&j->g); t < ntasks; t = grid_take(&j->g)) {
         const size_t blk = t / j->g.n_chunks, chunk = t % j->g.n_chunks;
         const size_t r0 = blk * j->g.row_block, rows = min_sz(j->g.row_block, j->g.rows - r0);
         for (size_t i = 0; i < rows; i++)

@@ -169,6 +169,7 @@ typedef struct {
     size_t B, HW, C;
     int phase; /* 0: shifted channel sums, 1: squared deviations, 2: affine */
     int nv;    /* statistics workers (fixed: see gn_worker) */
+    int nth;   /* threads run */
     atomic_int next_worker;
     int silu;
     double *partial; /* [nth, B, C] per-thread sums */
@@ -261,7 +262,7 @@ static stdcpu_status gn_stats(stdcpu_pool *pool, const stdcpu_kernels *kern, con
         stdcpu_aligned_free(dbuf);
         return stdcpu_fail(err, STDCPU_ERR_NOMEM, "group_norm: no memory");
     }
-    *t = (gn_task){.k = &pick(kern)->norm, .x = x, .B = B, .HW = HW, .C = C, .nv = nv};
+    *t = (gn_task){.k = &pick(kern)->norm, .x = x, .B = B, .HW = HW, .C = C, .nv = nv, .nth = nth};
     t->partial = dbuf;
     t->block = fbuf;
     t->shift = t->block + (size_t)nth * C;
@@ -332,13 +333,10 @@ stdcpu_status stdcpu_group_norm(stdcpu_pool *pool, const stdcpu_kernels *kern, c
     gn_task t;
     stdcpu_status st = gn_stats(pool, kern, x, B, HW, C, G, eps, gamma, beta, aff, &t, err);
     if (st == STDCPU_OK) {
-        int nth = pool ? stdcpu_pool_threads(pool) : 1;
-        if (nth > threads_for(total))
-            nth = threads_for(total);
         t.y = y;
         t.silu = silu;
         t.phase = 2;
-        stdcpu_pool_run_n(pool, nth, gn_worker, &t);
+        stdcpu_pool_run_n(pool, t.nth, gn_worker, &t);
     }
     stdcpu_aligned_free(aff);
     return st;

@@ -172,9 +172,18 @@ static void emb_bias_run(void *arg, int ith, int nth)
 
 /* ---- blocks ----------------------------------------------------------------- */
 
-/* out [B,H,W,cout] = ResnetBlock2D(x [B,H,W,cin], emb). consume_x: x is a
- * temporary (the up path's concat) that may be overwritten, which saves the
- * [B,H,W,cin] normalised copy at the memory peak. */
+/* *a = GroupNorm(x [B,H,W,C]) (then SiLU if silu) as a per-channel map for
+ * the next int8 layer to apply while it quantises its input; its buffer is
+ * taken from the arena (freed with the caller's mark). */
+static stdcpu_status group_norm_map(fwd *f, const stdcpu_nn_norm *n, float eps, int silu, const float *x, size_t H,
+                                    size_t W, size_t C, stdcpu_chan_affine *a)
+{
+    ALLOC(f, buf, stdcpu_group_norm_affine_floats(f->B, C));
+    DO(f, stdcpu_group_norm_affine(f->pool, NULL, x, f->B, H, W, C, f->u->cfg.G, eps, n->gamma, n->beta, silu, buf, a,
+                                   f->err));
+    return STDCPU_OK;
+}
+
 /* y = conv(GroupNorm(x), then SiLU if silu) + residual, stride 1, padding
  * pad. With int8 weights the norm is folded into the convolution's input
  * quantisation (stdcpu_conv2d_affine): the normalised map is never written
@@ -188,10 +197,8 @@ static stdcpu_status normed_conv(fwd *f, const stdcpu_nn_norm *n, int silu, floa
     const unet_cfg *g = &f->u->cfg;
     const size_t m = fmark(f);
     if (cw->is_q8 && !f->u->unfused) {
-        ALLOC(f, buf, stdcpu_group_norm_affine_floats(f->B, C));
         stdcpu_chan_affine a;
-        DO(f, stdcpu_group_norm_affine(f->pool, NULL, x, f->B, H, W, C, g->G, g->norm_eps, n->gamma, n->beta, silu,
-                                       buf, &a, f->err));
+        STDCPU_TRY(group_norm_map(f, n, g->norm_eps, silu, x, H, W, C, &a));
         DO(f, stdcpu_conv2d_affine(f->pool, NULL, cw, &a, x, f->B, H, W, 1, pad, y, residual, STDCPU_ACT_NONE,
                                    f->err));
     } else {
@@ -209,6 +216,9 @@ static stdcpu_status normed_conv(fwd *f, const stdcpu_nn_norm *n, int silu, floa
     return STDCPU_OK;
 }
 
+/* out [B,H,W,cout] = ResnetBlock2D(x [B,H,W,cin], emb). consume_x: x is a
+ * temporary (the up path's concat) that may be overwritten, which saves the
+ * [B,H,W,cin] normalised copy at the memory peak. */
 static stdcpu_status resnet(fwd *f, const unet_resnet *r, float *x, int consume_x, size_t H, size_t W, float *out)
 {
     const size_t B = f->B, HW = H * W, M = B * HW;
@@ -366,10 +376,8 @@ static stdcpu_status transformer(fwd *f, const unet_transformer *t, float *x, si
      * into it with int8 weights, as in normed_conv. */
     if (t->proj_in.is_q8 && !f->u->unfused) {
         const size_t ma = fmark(f);
-        ALLOC(f, buf, stdcpu_group_norm_affine_floats(f->B, C));
         stdcpu_chan_affine a;
-        DO(f, stdcpu_group_norm_affine(f->pool, NULL, x, f->B, H, W, C, g->G, 1e-6f, t->norm.gamma, t->norm.beta, 0,
-                                       buf, &a, f->err));
+        STDCPU_TRY(group_norm_map(f, &t->norm, 1e-6f, 0, x, H, W, C, &a));
         DO(f, stdcpu_linear_affine(f->pool, NULL, &t->proj_in, &a, x, hs, M, NULL, STDCPU_ACT_NONE, f->err));
         freset(f, ma);
     } else {
